@@ -1,0 +1,45 @@
+import type { MiddlewareHandler } from 'hono';
+import { runWithContext } from '../context.js';
+import { getLabcoat } from '../global.js';
+import type { Labcoat } from '../labcoat.js';
+import type { CarrierGetter } from '../propagation.js';
+import { SERVICE_HEADER } from '../targets.js';
+
+/** Getter for Fetch API `Headers`. */
+export const fetchHeadersGetter: CarrierGetter<Headers> = { get: (h, key) => h.get(key) };
+
+export interface LabcoatHonoOptions {
+  labcoat?: Labcoat;
+}
+
+/**
+ * Hono middleware: runs the rest of the chain in the request's labcoat context and records a
+ * server span named by the matched route (`GET /ratings/:id`).
+ *
+ * @example
+ * app.use(labcoatHono());
+ */
+export function labcoatHono(options: LabcoatHonoOptions = {}): MiddlewareHandler {
+  return async function labcoatMiddleware(c, next) {
+    const lc = options.labcoat ?? getLabcoat();
+    if (!lc) return next();
+    let served;
+    try {
+      served = lc.startServer(fetchHeadersGetter, c.req.raw.headers, c.req.method, c.req.path);
+    } catch {
+      lc.stats.internalErrors++;
+      return next();
+    }
+    try {
+      await runWithContext(served.context, next);
+    } finally {
+      const routes = c.req.matchedRoutes ?? [];
+      const route = [...routes].reverse().find((r) => r.method !== 'ALL')?.path ?? served.context.route;
+      if (lc.announce) c.res.headers.set(SERVICE_HEADER, lc.service);
+      if (c.error) served.span.recordError(c.error);
+      served.finish(c.res.status, route);
+    }
+  };
+}
+
+export default labcoatHono;

@@ -1,0 +1,81 @@
+import { AsyncResource } from 'node:async_hooks';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { routeFor } from '@labcoat/core';
+import { runWithContext } from '../context.js';
+import { getLabcoat } from '../global.js';
+import type { Labcoat, ServerRequest } from '../labcoat.js';
+import { nodeHeadersGetter } from '../propagation.js';
+import { SERVICE_HEADER } from '../targets.js';
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Express and Connect put the matched route here; read at the end of the request. */
+interface RoutedRequest extends IncomingMessage {
+  route?: { path?: unknown };
+  baseUrl?: string;
+}
+
+/**
+ * Wraps a `node:http`/`node:https` request listener (a plain handler, an Express or Connect app)
+ * so each request runs in its labcoat context and records a server span.
+ *
+ * @example
+ * http.createServer(wrapRequestListener(app)).listen(3000);
+ */
+export function wrapRequestListener<L extends Listener>(listener: L, sdk?: Labcoat): L {
+  const wrapped = function (this: unknown, req: IncomingMessage, res: ServerResponse): void {
+    const lc = sdk ?? getLabcoat();
+    let served: ServerRequest | undefined;
+    try {
+      if (lc) served = begin(lc, req, res);
+    } catch {
+      if (lc) lc.stats.internalErrors++;
+    }
+    if (!served) return listener.call(this, req, res);
+    const ctx = served.context;
+    runWithContext(ctx, () => {
+      // Body events are emitted from the socket's async context; bind them to the request's.
+      req.emit = AsyncResource.bind(req.emit, 'labcoat.request', req);
+      res.emit = AsyncResource.bind(res.emit, 'labcoat.response', res);
+      listener.call(this, req, res);
+    });
+  };
+  return wrapped as L;
+}
+
+function begin(lc: Labcoat, req: IncomingMessage, res: ServerResponse): ServerRequest {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const served = lc.startServer(nodeHeadersGetter, req.headers, req.method ?? 'GET', path);
+  if (lc.announce) res.setHeader(SERVICE_HEADER, lc.service);
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    const routed = req as RoutedRequest;
+    const route =
+      served.context.route ??
+      (typeof routed.route?.path === 'string' ? `${routed.baseUrl ?? ''}${routed.route.path}` : routeFor(path, lc.routesFor(lc.service)));
+    if (!res.writableFinished) served.span.setStatus({ code: 'error', message: 'client closed the connection before the response finished' });
+    served.finish(res.statusCode, route);
+  };
+  res.once('finish', finish);
+  res.once('close', finish);
+  return served;
+}
+
+/**
+ * Instruments a server that already exists (one made by a framework): wraps its current `request`
+ * listeners. Returns a function that puts the originals back.
+ */
+export function instrumentServer(server: Server, sdk?: Labcoat): () => void {
+  const originals = server.listeners('request') as Listener[];
+  const wrapped = originals.map((l) => wrapRequestListener(l, sdk));
+  server.removeAllListeners('request');
+  for (const w of wrapped) server.on('request', w);
+  return () => {
+    for (const w of wrapped) server.off('request', w);
+    for (const o of originals) server.on('request', o);
+  };
+}

@@ -1,0 +1,244 @@
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
+import { syncBuiltinESMExports } from 'node:module';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { BodyDamage, FaultAction } from '@labcoat/core';
+import { getLabcoat } from '../global.js';
+import type { ClientCall, Labcoat } from '../labcoat.js';
+import type { OutboundHeaders } from '../propagation.js';
+import { SERVICE_HEADER } from '../targets.js';
+import { httpPoint, httpSpanName } from './call-info.js';
+import { cannedResponse, FaultSocket } from './fault-socket.js';
+import { garbage, networkError } from './fault-errors.js';
+import { originalHttp } from './originals.js';
+
+type RequestFn = typeof http.request;
+type Callback = (res: IncomingMessage) => void;
+
+const PATCHED = Symbol.for('labcoat.http.patched');
+
+/**
+ * Patches `http.request`/`http.get` and `https.request`/`https.get` (including ESM named imports)
+ * so every client built on them — axios, got, node-fetch, SDKs — propagates context, records
+ * client spans and applies faults. Returns a function that restores the originals.
+ */
+export function installHttpInterceptor(sdk?: Labcoat): () => void {
+  if ((http as unknown as Record<symbol, boolean>)[PATCHED]) return () => {};
+  const request = wrapRequest(originalHttp.httpRequest, false, sdk);
+  const secureRequest = wrapRequest(originalHttp.httpsRequest as RequestFn, true, sdk);
+  http.request = request;
+  http.get = ((...args: unknown[]) => {
+    const req = (request as (...a: unknown[]) => ClientRequest)(...args);
+    req.end();
+    return req;
+  }) as typeof http.get;
+  https.request = secureRequest as typeof https.request;
+  https.get = ((...args: unknown[]) => {
+    const req = (secureRequest as (...a: unknown[]) => ClientRequest)(...args);
+    req.end();
+    return req;
+  }) as typeof https.get;
+  (http as unknown as Record<symbol, boolean>)[PATCHED] = true;
+  syncBuiltinESMExports();
+  return () => {
+    http.request = originalHttp.httpRequest;
+    http.get = originalHttp.httpGet;
+    https.request = originalHttp.httpsRequest;
+    https.get = originalHttp.httpsGet;
+    delete (http as unknown as Record<symbol, boolean>)[PATCHED];
+    syncBuiltinESMExports();
+  };
+}
+
+interface Parsed {
+  url: URL | undefined;
+  options: RequestOptions;
+  callback: Callback | undefined;
+}
+
+function parseArgs(args: unknown[]): Parsed | undefined {
+  let url: URL | undefined;
+  let options: RequestOptions;
+  let callback: Callback | undefined;
+  const [a, b, c] = args;
+  if (typeof a === 'string' || a instanceof URL) {
+    url = new URL(a);
+    if (typeof b === 'function') {
+      options = {};
+      callback = b as Callback;
+    } else {
+      options = (b ?? {}) as RequestOptions;
+      callback = c as Callback | undefined;
+    }
+  } else if (a && typeof a === 'object') {
+    options = a as RequestOptions;
+    callback = b as Callback | undefined;
+  } else {
+    return undefined;
+  }
+  return { url, options, callback };
+}
+
+function wrapRequest(original: RequestFn, secure: boolean, sdk: Labcoat | undefined): RequestFn {
+  return function labcoatRequest(this: unknown, ...args: unknown[]): ClientRequest {
+    const lc = sdk ?? getLabcoat();
+    let call: ClientCall | undefined;
+    let parsed: Parsed | undefined;
+    let host = '';
+    let port = 0;
+    try {
+      parsed = lc ? parseArgs(args) : undefined;
+      if (lc && parsed) {
+        const { url, options } = parsed;
+        host = options.hostname ?? options.host ?? url?.hostname ?? 'localhost';
+        if (host.startsWith('[')) host = host.slice(1, -1);
+        port = Number(options.port ?? (url?.port || undefined) ?? options.defaultPort ?? (secure ? 443 : 80));
+        const path = options.path ?? (url ? url.pathname + url.search : '/');
+        const p = httpPoint(lc, host, port, options.method ?? 'GET', path);
+        call = lc.startCall(p, httpSpanName(p));
+        call.span.setAttribute('url.full', `${secure ? 'https' : 'http'}://${host}:${port}${path}`);
+      }
+    } catch {
+      if (lc) lc.stats.internalErrors++;
+      call = undefined;
+    }
+    if (!lc || !call || !parsed) return (original as (...a: unknown[]) => ClientRequest).apply(this, args);
+
+    const options: RequestOptions = { ...parsed.options, headers: mergeHeaders(parsed.options.headers, call.headers) };
+    if (call.action) {
+      delete options.agent;
+      options.createConnection = faultConnection(call.action, secure, host, port) as RequestOptions['createConnection'];
+    }
+    const req = parsed.url ? original(parsed.url, options, parsed.callback) : original(options, parsed.callback);
+    observe(req, call, lc, host, port, call.action?.type === 'proceed' ? call.action.body : undefined);
+    return req;
+  } as RequestFn;
+}
+
+const OWN = new Set(['traceparent', 'tracestate', 'baggage']);
+
+function mergeHeaders(headers: RequestOptions['headers'], add: OutboundHeaders): RequestOptions['headers'] {
+  const entries = Object.entries(add) as [string, string][];
+  if (Array.isArray(headers)) {
+    const out: string[] = [];
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (!OWN.has(String(headers[i]).toLowerCase())) out.push(String(headers[i]), String(headers[i + 1]));
+    }
+    for (const [k, v] of entries) out.push(k, v);
+    return out as unknown as RequestOptions['headers'];
+  }
+  const out: Record<string, string | number | string[]> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v !== undefined && !OWN.has(k.toLowerCase())) out[k] = v as string;
+  }
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
+
+/**
+ * The connection a faulted request gets. ClientRequest accepts an asynchronous createConnection
+ * (`oncreate(err, socket)`), which is how a delay holds the request before connecting.
+ */
+function faultConnection(action: FaultAction, secure: boolean, host: string, port: number) {
+  return (opts: net.NetConnectOpts & tls.ConnectionOptions, oncreate: (err: Error | null, socket?: net.Socket) => void): undefined => {
+    // Without an agent, net.Socket applies the request's `timeout` option itself; a fault socket must too.
+    const timed = (socket: FaultSocket): net.Socket => {
+      if (typeof opts.timeout === 'number' && opts.timeout > 0) socket.setTimeout(opts.timeout);
+      return socket as unknown as net.Socket;
+    };
+    const act = (): void => {
+      switch (action.type) {
+        case 'refuse':
+          return oncreate(networkError(action.code, `${action.message} ${host}:${port}`));
+        case 'respond':
+          return oncreate(null, timed(new FaultSocket(cannedResponse(action.status, action.headers, action.body), { host, port })));
+        case 'hang': {
+          const socket = new FaultSocket(undefined, { host, port });
+          const limit = setTimeout(() => socket.destroy(networkError('ETIMEDOUT', `no answer within ${action.maxMs} ms (labcoat hang)`)), action.maxMs);
+          socket.once('close', () => clearTimeout(limit));
+          return oncreate(null, timed(socket));
+        }
+        case 'proceed':
+          return oncreate(
+            null,
+            secure
+              ? tls.connect({ ...opts, ...(net.isIP(host) ? {} : { servername: host }) } as tls.ConnectionOptions)
+              : net.createConnection(opts as net.NetConnectOpts),
+          );
+      }
+    };
+    if (action.delayMs > 0) setTimeout(act, action.delayMs);
+    else act();
+    return undefined;
+  };
+}
+
+/**
+ * Follows a request through its events without adding listeners (which would change how the
+ * application's own error handling behaves), and damages the body when a fault asks for it.
+ */
+function observe(req: ClientRequest, call: ClientCall, sdk: Labcoat, host: string, port: number, damage: BodyDamage | undefined): void {
+  const emit = req.emit;
+  req.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
+    try {
+      if (event === 'response') {
+        const res = args[0] as IncomingMessage;
+        const announced = res.headers[SERVICE_HEADER];
+        if (typeof announced === 'string') sdk.targets.learn(host, port, announced);
+        call.response(res.statusCode ?? 0);
+        watchResponse(res, call);
+        if (damage) damageBody(req, res, damage);
+      } else if (event === 'error') {
+        call.fail(args[0]);
+      } else if (event === 'close') {
+        call.end();
+      }
+    } catch {
+      sdk.stats.internalErrors++;
+    }
+    return emit.call(this, event, ...args);
+  } as typeof req.emit;
+}
+
+function watchResponse(res: IncomingMessage, call: ClientCall): void {
+  const emit = res.emit;
+  res.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'end') call.end();
+    else if (event === 'error' || event === 'aborted') call.fail(args[0] ?? networkError('ECONNRESET', 'aborted'));
+    return emit.call(this, event, ...args);
+  } as typeof res.emit;
+}
+
+function damageBody(req: ClientRequest, res: IncomingMessage, d: BodyDamage): void {
+  const push = res.push;
+  let seen = 0;
+  let cut = false;
+  const reset = (): void => {
+    cut = true;
+    req.socket?.destroy(networkError('ECONNRESET', 'read ECONNRESET (injected by labcoat)'));
+  };
+  res.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null) {
+      if (d.then === 'reset' && !cut) {
+        reset();
+        return false;
+      }
+      return push.call(this, null);
+    }
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Buffer);
+    if (cut) return d.then === 'corrupt' ? push.call(this, garbage(buf.length)) : true;
+    const before = seen;
+    seen += buf.length;
+    if (seen <= d.afterBytes) return push.call(this, buf);
+    const keep = Math.max(0, d.afterBytes - before);
+    if (keep > 0) push.call(this, buf.subarray(0, keep));
+    if (d.then === 'reset') {
+      reset();
+      return false;
+    }
+    cut = true;
+    return d.then === 'corrupt' ? push.call(this, garbage(buf.length - keep)) : true;
+  } as typeof res.push;
+}

@@ -1,0 +1,64 @@
+/**
+ * Names the service behind a host and port, so injection points say `edge->profiles`, not
+ * `edge->127.0.0.1:4012`. Order: the explicit map (option `services` or env `LABCOAT_SERVICES`
+ * as `name=host:port,name=host:port`), then a name the callee announced in an earlier reply
+ * (`labcoat-service` response header), then the DNS host's first label (`profiles.svc.local` →
+ * `profiles`); for a bare IP address or `localhost` without a mapping, `host:port` itself.
+ */
+export class TargetResolver {
+  private readonly byHostPort = new Map<string, string>();
+  private readonly learned = new Map<string, string>();
+
+  constructor(services: Record<string, string | readonly string[]> = {}) {
+    for (const [name, where] of Object.entries(services)) {
+      for (const hp of typeof where === 'string' ? [where] : where) this.byHostPort.set(normalizeHostPort(hp), name);
+    }
+  }
+
+  /** Parses `LABCOAT_SERVICES` (`a=127.0.0.1:4001,b=127.0.0.1:4002`); bad entries are skipped. */
+  static parseEnv(text: string | undefined): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    if (!text) return out;
+    for (const entry of text.split(',')) {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) continue;
+      const name = entry.slice(0, eq).trim();
+      const hp = entry.slice(eq + 1).trim();
+      if (!/^[\w.-]+$/.test(name) || !hp.includes(':')) continue;
+      (out[name] ??= []).push(hp);
+    }
+    return out;
+  }
+
+  resolve(hostname: string, port: string | number): string {
+    const key = normalizeHostPort(`${hostname}:${port}`);
+    const mapped = this.byHostPort.get(key) ?? this.learned.get(key);
+    if (mapped) return mapped;
+    const host = stripBrackets(hostname).toLowerCase();
+    if (host === 'localhost' || /^[\d.]+$/.test(host) || host.includes(':')) return key;
+    return host.split('.')[0]!;
+  }
+
+  /** Records the name a callee announced; explicit mappings always win. Bounded. */
+  learn(hostname: string, port: string | number, name: string): void {
+    if (!/^[\w.-]{1,128}$/.test(name)) return;
+    const key = normalizeHostPort(`${hostname}:${port}`);
+    if (this.byHostPort.has(key) || this.learned.get(key) === name) return;
+    if (this.learned.size > 4096) this.learned.clear();
+    this.learned.set(key, name);
+  }
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+function normalizeHostPort(hp: string): string {
+  const i = hp.lastIndexOf(':');
+  const host = stripBrackets(hp.slice(0, i)).toLowerCase();
+  const port = hp.slice(i + 1);
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Response header with which a labcoat-instrumented server announces its service name. */
+export const SERVICE_HEADER = 'labcoat-service';
