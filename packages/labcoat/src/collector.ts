@@ -1,0 +1,112 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fromOtlpJson, type SpanData } from '@labcoat/core';
+
+export interface CollectorOptions {
+  port?: number;
+  host?: string;
+  /** Largest accepted request body; larger gets 413. Default 8 MiB. */
+  maxBodyBytes?: number;
+  /** Spans kept at most (oldest dropped first). Default 200,000. */
+  maxSpans?: number;
+}
+
+/**
+ * An in-process OTLP/HTTP JSON receiver (`POST /v1/traces`) that keeps spans in memory. Malformed
+ * bodies get 400 with the reason, oversized ones 413; nothing a client sends can crash it.
+ *
+ * @example
+ * const collector = await startCollector();
+ * // services export to collector.url
+ * const spans = await collector.waitForTrace(traceId, (s) => s.length >= 3);
+ */
+export class Collector {
+  readonly spans: SpanData[] = [];
+  private waiters = new Set<() => void>();
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+    private readonly maxSpans: number,
+  ) {}
+
+  static async start(options: CollectorOptions = {}): Promise<Collector> {
+    const maxBody = options.maxBodyBytes ?? 8 * 1024 * 1024;
+    let collector: Collector | undefined;
+    const server = http.createServer((req, res) => {
+      const reply = (status: number, body: object): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/v1/traces') return reply(404, { error: 'POST /v1/traces only' });
+      const type = req.headers['content-type'] ?? '';
+      if (!type.includes('json')) return reply(415, { error: 'only OTLP/HTTP JSON (content-type: application/json) is accepted' });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let tooBig = false;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBody) tooBig = true;
+        else chunks.push(c);
+      });
+      req.on('end', () => {
+        if (tooBig) return reply(413, { error: `body over ${maxBody} bytes` });
+        let spans: SpanData[];
+        try {
+          spans = fromOtlpJson(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (e) {
+          return reply(400, { error: e instanceof SyntaxError ? `body is not JSON: ${e.message}` : (e as Error).message });
+        }
+        collector?.add(spans);
+        reply(200, { partialSuccess: {} });
+      });
+      req.on('error', () => res.destroy());
+    });
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    const { port } = server.address() as AddressInfo;
+    collector = new Collector(server, `http://${options.host ?? '127.0.0.1'}:${port}/v1/traces`, options.maxSpans ?? 200_000);
+    return collector;
+  }
+
+  private add(spans: SpanData[]): void {
+    this.spans.push(...spans);
+    if (this.spans.length > this.maxSpans) this.spans.splice(0, this.spans.length - this.maxSpans);
+    for (const w of this.waiters) w();
+  }
+
+  /** Spans of one trace received so far. */
+  trace(traceId: string): SpanData[] {
+    return this.spans.filter((s) => s.traceId === traceId);
+  }
+
+  /** Waits until the trace's spans satisfy `done`, or `timeoutMs` passes; returns what arrived. */
+  async waitForTrace(traceId: string, done: (spans: SpanData[]) => boolean, timeoutMs = 10_000): Promise<SpanData[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const spans = this.trace(traceId);
+      const left = deadline - Date.now();
+      if (done(spans) || left <= 0) return spans;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, Math.min(left, 200));
+        function finish(): void {
+          clearTimeout(timer);
+          waiters.delete(finish);
+          resolve();
+        }
+        const waiters = this.waiters;
+        waiters.add(finish);
+      });
+    }
+  }
+
+  clear(): void {
+    this.spans.length = 0;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
