@@ -35,7 +35,19 @@ export function labcoatHono(options: LabcoatHonoOptions = {}): MiddlewareHandler
     } finally {
       const routes = c.req.matchedRoutes ?? [];
       const route = [...routes].reverse().find((r) => r.method !== 'ALL')?.path ?? served.context.route;
-      if (lc.announce) c.res.headers.set(SERVICE_HEADER, lc.service);
+      if (lc.announce) {
+        try {
+          c.res.headers.set(SERVICE_HEADER, lc.service);
+        } catch {
+          // A Response from fetch() has immutable headers: announce on a copy instead.
+          try {
+            c.res = new Response(c.res.body, c.res);
+            c.res.headers.set(SERVICE_HEADER, lc.service);
+          } catch {
+            lc.stats.internalErrors++;
+          }
+        }
+      }
       if (c.error) served.span.recordError(c.error);
       served.finish(c.res.status, route);
     }
