@@ -47,6 +47,8 @@ export const ATTR = {
   route: 'http.route',
   /** Service name announced by the callee in its reply (used to learn target names). */
   peerService: 'peer.service',
+  /** On a server span: how many dependency calls the request started (lets a collector tell when a trace is complete). */
+  calls: 'labcoat.calls',
   /** Calls declared optional at their injection point (fire-and-forget). */
   optional: 'labcoat.optional',
 } as const;
@@ -229,10 +231,39 @@ export function buildTraceTree(spans: readonly SpanData[]): SpanNode[] {
   const nodes = new Map<string, SpanNode>();
   for (const s of spans) nodes.set(s.spanId, { span: s, children: [] });
   const roots: SpanNode[] = [];
+  const parentOf = new Map<SpanNode, SpanNode>();
   for (const node of nodes.values()) {
     const parent = node.span.parentSpanId ? nodes.get(node.span.parentSpanId) : undefined;
-    if (parent) parent.children.push(node);
-    else roots.push(node);
+    if (parent) {
+      parent.children.push(node);
+      parentOf.set(node, parent);
+    } else roots.push(node);
+  }
+  // Parent links that loop (a span naming itself or one of its descendants as parent) would leave
+  // those spans unreachable from every root, and the tree cyclic: break each loop at one span,
+  // which becomes a root like an orphan does.
+  const reached = new Set<SpanNode>();
+  const reach = (from: SpanNode) => {
+    const stack = [from];
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      if (reached.has(n)) continue;
+      reached.add(n);
+      for (const c of n.children) stack.push(c);
+    }
+  };
+  roots.forEach(reach);
+  for (const node of nodes.values()) {
+    if (reached.has(node)) continue;
+    const path = new Set<SpanNode>();
+    let onLoop = node;
+    while (!path.has(onLoop)) {
+      path.add(onLoop);
+      onLoop = parentOf.get(onLoop)!;
+    }
+    const parent = parentOf.get(onLoop)!;
+    parent.children.splice(parent.children.indexOf(onLoop), 1);
+    roots.push(onLoop);
+    reach(onLoop);
   }
   const byStart = (a: SpanNode, b: SpanNode) => a.span.startMs - b.span.startMs;
   for (const node of nodes.values()) node.children.sort(byStart);

@@ -110,3 +110,34 @@ export class Collector {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/** Faults under which the dependency is never called, so no server span follows the client span. */
+const NO_CALL_FAULTS = /^(error|status|hang)(:|$)/;
+
+/**
+ * The rule for "this execution's spans have all arrived": exactly one span has no parent in the
+ * trace, and it is the entry service's server span — the one whose parent is the span id the
+ * workload sent in its `traceparent` (`entryParent`), or that has no parent; every other span's parent
+ * has arrived; every server span that says how many calls it started (`labcoat.calls`) has that
+ * many client spans as children; and every HTTP client span (one with `url.full`) whose call was
+ * really made has its callee's server span as a child. Calls faulted with error, status or hang
+ * were never made; generic points have no server side. A service that drops context breaks the
+ * first condition; a call started after the response ended is not waited for.
+ */
+export function isTraceComplete(spans: readonly SpanData[], entryParent?: string): boolean {
+  const ids = new Set(spans.map((s) => s.spanId));
+  const orphans = spans.filter((s) => !s.parentSpanId || !ids.has(s.parentSpanId));
+  const entry = orphans[0];
+  if (orphans.length !== 1 || entry!.kind !== 'server' || (entry!.parentSpanId ?? undefined) !== entryParent) return false;
+  const served = new Set(spans.filter((s) => s.kind === 'server' && s.parentSpanId).map((s) => s.parentSpanId));
+  const callsUnder = new Map<string, number>();
+  for (const s of spans) if (s.kind === 'client' && s.parentSpanId) callsUnder.set(s.parentSpanId, (callsUnder.get(s.parentSpanId) ?? 0) + 1);
+  return spans.every((s) => {
+    const calls = s.attributes['labcoat.calls'];
+    if (s.kind === 'server' && typeof calls === 'number' && (callsUnder.get(s.spanId) ?? 0) < calls) return false;
+    if (s.kind !== 'client' || s.attributes['url.full'] === undefined) return true;
+    const fault = s.attributes['labcoat.fault'];
+    if (typeof fault === 'string' && NO_CALL_FAULTS.test(fault)) return true;
+    return served.has(s.spanId);
+  });
+}

@@ -9,6 +9,8 @@ import { Baggage, type CompiledPlan } from '@labcoat/core';
 export class RequestContext {
   /** Attempts made so far per injection point id, within this request in this process. */
   readonly attempts = new Map<string, number>();
+  /** Dependency calls started so far by this request in this process. */
+  calls = 0;
   constructor(
     readonly traceId: string,
     /** The span that outbound calls become children of. */

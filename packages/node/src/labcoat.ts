@@ -177,6 +177,7 @@ export class Labcoat {
           span.setAttribute(ATTR.route, template);
         }
         span.setAttribute('http.response.status_code', status);
+        span.setAttribute(ATTR.calls, context.calls);
         if (status >= 500) span.setStatus({ code: 'error', message: `HTTP ${status}` });
         span.end();
       },
@@ -216,6 +217,7 @@ export class Labcoat {
       flags = otel?.flags ?? 1;
     }
     const attempt = ctx ? ctx.nextAttempt(id) : 1;
+    if (ctx) ctx.calls++;
     const span = this.startSpan(spanName, 'client', traceId, parentId);
     span.setAttribute(ATTR.point, id);
     span.setAttribute(ATTR.attempt, attempt);
