@@ -390,6 +390,53 @@ async function serveHono(t: TestContext, app: Hono): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+test('fastify: inject() (no server involved) also runs in the request context and records the span', async (t) => {
+  const sdk = newSdk('titles');
+  const app = Fastify();
+  t.after(() => app.close());
+  await app.register(labcoatFastify, { labcoat: sdk });
+  let seen: RequestContext | undefined;
+  let seenAfterBody: RequestContext | undefined;
+  app.post<{ Params: { id: string } }>('/titles/:id', async (request) => {
+    seenAfterBody = currentContext();
+    await sleep(1);
+    seen = currentContext();
+    return { id: request.params.id, body: request.body };
+  });
+  await app.ready();
+  const res = await app.inject({ method: 'POST', url: '/titles/77', headers: { traceparent: TRACEPARENT, 'content-type': 'application/json' }, payload: { a: 1 } });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { id: '77', body: { a: 1 } });
+  assert.equal(res.headers['labcoat-service'], 'titles');
+  assert.equal(seen?.traceId, TRACE_ID);
+  assert.equal(seenAfterBody?.traceId, TRACE_ID);
+  const span = await serverSpan(sdk);
+  assert.equal(span.name, 'POST /titles/:id');
+  assert.equal(span.parentSpanId, PARENT_ID);
+  // Each inject gets its own context: a second request is not mixed up with the first.
+  const second = await app.inject({ method: 'POST', url: '/titles/78', payload: { b: 2 } });
+  assert.equal(second.statusCode, 200);
+  assert.notEqual(seen?.traceId, TRACE_ID);
+});
+
+test('hono: app.all routes and unmatched paths still get a route template', async (t) => {
+  const sdk = newSdk('any');
+  const app = new Hono();
+  app.use(labcoatHono({ labcoat: sdk }));
+  app.all('/any/:id', (c) => c.text('ok'));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  await new Promise<void>((r) => server.once('listening', () => r()));
+  t.after(() => closeServer(server));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  assert.equal((await fetch(`${base}/any/4`)).status, 200);
+  assert.equal((await fetch(`${base}/missing/12345`)).status, 404);
+  const routes = await waitFor(() => {
+    const r = spansOf(sdk).filter((s) => s.kind === 'server').map((s) => s.attributes['http.route']);
+    return r.length === 2 ? r : undefined;
+  }, 'two server spans');
+  assert.deepEqual(routes, ['/any/:id', '/missing/:id']);
+});
+
 test('hono: route template, context in the handler, labcoat-service header', async (t) => {
   const sdk = trackSdk(t, newSdk('ratings'));
   const app = new Hono();

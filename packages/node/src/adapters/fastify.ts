@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { currentContext } from '../context.js';
-import { instrumentServer } from '../inbound/http.js';
+import { enterRequest, instrumentServer } from '../inbound/http.js';
+import { getLabcoat } from '../global.js';
 import type { Labcoat } from '../labcoat.js';
 
 export interface LabcoatFastifyOptions {
@@ -18,8 +19,13 @@ export interface LabcoatFastifyOptions {
  */
 async function labcoatPlugin(fastify: FastifyInstance, options: LabcoatFastifyOptions): Promise<void> {
   instrumentServer(fastify.server, options.labcoat);
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    const ctx = currentContext();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    let ctx = currentContext();
+    if (!ctx) {
+      // Requests that bypass the server (`fastify.inject()` in tests) get their context here.
+      const lc = options.labcoat ?? getLabcoat();
+      if (lc) ctx = enterRequest(lc, request.raw, reply.raw);
+    }
     const url = request.routeOptions?.url;
     if (ctx && typeof url === 'string') ctx.route = url;
     done();

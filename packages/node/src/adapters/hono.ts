@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { routeFor } from '@labcoat/core';
 import { runWithContext } from '../context.js';
 import { getLabcoat } from '../global.js';
 import type { Labcoat } from '../labcoat.js';
@@ -33,8 +34,13 @@ export function labcoatHono(options: LabcoatHonoOptions = {}): MiddlewareHandler
     try {
       await runWithContext(served.context, next);
     } finally {
+      // The last matched route that is a handler, not a catch-all middleware (`*`, `/*`, `/api/*`).
       const routes = c.req.matchedRoutes ?? [];
-      const route = [...routes].reverse().find((r) => r.method !== 'ALL')?.path ?? served.context.route;
+      const route =
+        [...routes].reverse().find((r) => r.method !== 'ALL')?.path ??
+        [...routes].reverse().find((r) => !r.path.endsWith('*'))?.path ??
+        served.context.route ??
+        routeFor(c.req.path, lc.routesFor(lc.service));
       if (lc.announce) {
         try {
           c.res.headers.set(SERVICE_HEADER, lc.service);

@@ -12,7 +12,7 @@ export interface OtlpHttpExporterOptions {
   maxBatch?: number;
   /** How often the queue is sent. Default 500 ms. */
   intervalMs?: number;
-  /** Request timeout. Default 5000 ms. */
+  /** Deadline for one export request, start to finish. Default 5000 ms. */
   timeoutMs?: number;
   headers?: Record<string, string>;
 }
@@ -99,7 +99,6 @@ export class OtlpHttpExporter implements SpanExporter {
           this.url,
           {
             method: 'POST',
-            timeout: this.timeoutMs,
             headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...this.options.headers },
           },
           (res) => {
@@ -108,7 +107,10 @@ export class OtlpHttpExporter implements SpanExporter {
             res.on('error', () => resolve(false));
           },
         );
-        req.on('timeout', () => req.destroy(new Error('OTLP export timed out')));
+        // A whole-request deadline, not an idle timeout: a collector trickling bytes cannot hold an export.
+        const deadline = setTimeout(() => req.destroy(new Error('OTLP export timed out')), this.timeoutMs);
+        deadline.unref();
+        req.once('close', () => clearTimeout(deadline));
         req.on('error', () => resolve(false));
         req.end(body);
       } catch {

@@ -1,7 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { routeFor } from '@labcoat/core';
-import { runWithContext } from '../context.js';
+import { runWithContext, storage, type RequestContext } from '../context.js';
 import { getLabcoat } from '../global.js';
 import type { Labcoat, ServerRequest } from '../labcoat.js';
 import { nodeHeadersGetter } from '../propagation.js';
@@ -32,15 +32,35 @@ export function wrapRequestListener<L extends Listener>(listener: L, sdk?: Labco
       if (lc) lc.stats.internalErrors++;
     }
     if (!served) return listener.call(this, req, res);
-    const ctx = served.context;
-    runWithContext(ctx, () => {
-      // Body events are emitted from the socket's async context; bind them to the request's.
-      req.emit = AsyncResource.bind(req.emit, 'labcoat.request', req);
-      res.emit = AsyncResource.bind(res.emit, 'labcoat.response', res);
+    runWithContext(served.context, () => {
+      bindEmitters(req, res);
       listener.call(this, req, res);
     });
   };
   return wrapped as L;
+}
+
+/** Body events are emitted from the socket's async context; bind them to the request's (the current one). */
+function bindEmitters(req: IncomingMessage, res: ServerResponse): void {
+  req.emit = AsyncResource.bind(req.emit, 'labcoat.request', req);
+  res.emit = AsyncResource.bind(res.emit, 'labcoat.response', res);
+}
+
+/**
+ * Enters a request's context for the rest of the current execution, for frameworks that hand
+ * requests to their handlers without going through a server (Fastify's `inject()`, light-my-request).
+ * Prefer {@link wrapRequestListener}, which scopes the context exactly.
+ */
+export function enterRequest(lc: Labcoat, req: IncomingMessage, res: ServerResponse): RequestContext | undefined {
+  try {
+    const served = begin(lc, req, res);
+    storage.enterWith(served.context);
+    bindEmitters(req, res);
+    return served.context;
+  } catch {
+    lc.stats.internalErrors++;
+    return undefined;
+  }
 }
 
 function begin(lc: Labcoat, req: IncomingMessage, res: ServerResponse): ServerRequest {
