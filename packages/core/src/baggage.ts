@@ -96,17 +96,31 @@ export class Baggage {
 function parseMember(raw: string): BaggageMember | undefined {
   const eq = raw.indexOf('=');
   if (eq <= 0) return undefined;
-  const key = raw.slice(0, eq).trim();
+  const key = trimOws(raw.slice(0, eq));
   if (!KEY.test(key)) return undefined;
   const value = rawValue(raw);
   if (!VALUE.test(value)) return undefined;
+  const semi = raw.indexOf(';', eq);
+  if (semi !== -1 && !raw.slice(semi + 1).split(';').every(isProperty)) return undefined;
   return { key, raw };
+}
+
+/** property = key OWS "=" OWS value / key OWS (with OWS around the ";" before it). */
+function isProperty(text: string): boolean {
+  const eq = text.indexOf('=');
+  if (eq === -1) return KEY.test(trimOws(text));
+  return KEY.test(trimOws(text.slice(0, eq))) && VALUE.test(trimOws(text.slice(eq + 1)));
+}
+
+/** Trims OWS (space and tab) only, so no other character can hide inside a member kept raw. */
+function trimOws(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 function rawValue(raw: string): string {
   const eq = raw.indexOf('=');
   const semi = raw.indexOf(';', eq);
-  return (semi === -1 ? raw.slice(eq + 1) : raw.slice(eq + 1, semi)).trim();
+  return trimOws(semi === -1 ? raw.slice(eq + 1) : raw.slice(eq + 1, semi));
 }
 
 function decodeValue(raw: string): string {

@@ -1,6 +1,7 @@
 import { base64urlToUtf8, utf8ToBase64url } from './base64url.js';
 import { LabcoatInputError } from './errors.js';
 import { compileFault, type CompiledFault, type FaultSpec } from './faults/index.js';
+import { show } from './faults/kind.js';
 import { compileSelector, type PointMatcher, type PointSelector } from './match.js';
 
 /**
@@ -71,7 +72,7 @@ export function compilePlan(input: unknown): CompiledPlan {
     throw new LabcoatInputError('plan', 'expected an object {"v":1,"id":…,"exp":…,"rules":[…]}');
   }
   const plan = input as Record<string, unknown>;
-  if (plan['v'] !== 1) throw new LabcoatInputError('plan.v', `expected 1, got ${JSON.stringify(plan['v'])}`);
+  if (plan['v'] !== 1) throw new LabcoatInputError('plan.v', `expected 1, got ${show(plan['v'])}`);
   const id = plan['id'];
   if (typeof id !== 'string' || !PLAN_ID.test(id)) {
     throw new LabcoatInputError('plan.id', 'expected 1-64 characters from A-Z a-z 0-9 . _ : -');

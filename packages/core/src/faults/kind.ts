@@ -46,10 +46,24 @@ export const param = {
   },
 };
 
-function show(v: unknown): string {
+/** Shows a bad value in an error message; never throws (JSON.stringify does on BigInt and cycles). */
+export function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const text = JSON.stringify(v);
-  return text === undefined ? String(v) : text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  if (typeof v === 'bigint') return `${v}n`;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) {
+    try {
+      text = String(v);
+    } catch {
+      text = typeof v;
+    }
+  }
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /** Longest delay or hang a plan may ask for: 10 minutes. Bounds every injected wait. */
