@@ -1,3 +1,5 @@
+import { LabcoatInputError } from './errors.js';
+
 /**
  * The span model: the subset of OpenTelemetry's that labcoat needs, plus its own attributes.
  * Times are epoch milliseconds with sub-millisecond fractions.
@@ -155,12 +157,12 @@ const HEX32 = /^[0-9a-f]{32}$/i;
 const HEX16 = /^[0-9a-f]{16}$/i;
 
 /**
- * Decodes an OTLP/HTTP JSON `ExportTraceServiceRequest`. Throws LabcoatInputError-like errors
+ * Decodes an OTLP/HTTP JSON `ExportTraceServiceRequest`. Throws LabcoatInputError
  * with the path of the first bad span, so a collector can answer 400 with the reason.
  */
 export function fromOtlpJson(body: unknown): SpanData[] {
   const fail = (where: string, what: string): never => {
-    throw Object.assign(new Error(`${where}: ${what}`), { name: 'LabcoatInputError', where });
+    throw new LabcoatInputError(where, what);
   };
   if (typeof body !== 'object' || body === null) fail('body', 'expected an ExportTraceServiceRequest object');
   const resourceSpans = (body as { resourceSpans?: unknown }).resourceSpans;
