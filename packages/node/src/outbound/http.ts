@@ -7,9 +7,8 @@ import tls from 'node:tls';
 import type { BodyDamage, FaultAction } from '@labcoat/core';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
-import type { OutboundHeaders } from '../propagation.js';
 import { SERVICE_HEADER } from '../targets.js';
-import { httpPoint, httpSpanName } from './call-info.js';
+import { httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { cannedResponse, FaultSocket } from './fault-socket.js';
 import { garbage, networkError } from './fault-errors.js';
 import { originalHttp } from './originals.js';
@@ -106,7 +105,7 @@ function wrapRequest(original: RequestFn, secure: boolean, sdk: Labcoat | undefi
     }
     if (!lc || !call || !parsed) return (original as (...a: unknown[]) => ClientRequest).apply(this, args);
 
-    const options: RequestOptions = { ...parsed.options, headers: mergeHeaders(parsed.options.headers, call.headers) };
+    const options: RequestOptions = { ...parsed.options, headers: withTraceHeaders(parsed.options.headers, call.headers) as RequestOptions['headers'] };
     if (call.action) {
       delete options.agent;
       options.createConnection = faultConnection(call.action, secure, host, port) as RequestOptions['createConnection'];
@@ -115,26 +114,6 @@ function wrapRequest(original: RequestFn, secure: boolean, sdk: Labcoat | undefi
     observe(req, call, lc, host, port, call.action?.type === 'proceed' ? call.action.body : undefined);
     return req;
   } as RequestFn;
-}
-
-const OWN = new Set(['traceparent', 'tracestate', 'baggage']);
-
-function mergeHeaders(headers: RequestOptions['headers'], add: OutboundHeaders): RequestOptions['headers'] {
-  const entries = Object.entries(add) as [string, string][];
-  if (Array.isArray(headers)) {
-    const out: string[] = [];
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      if (!OWN.has(String(headers[i]).toLowerCase())) out.push(String(headers[i]), String(headers[i + 1]));
-    }
-    for (const [k, v] of entries) out.push(k, v);
-    return out as unknown as RequestOptions['headers'];
-  }
-  const out: Record<string, string | number | string[]> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v !== undefined && !OWN.has(k.toLowerCase())) out[k] = v as string;
-  }
-  for (const [k, v] of entries) out[k] = v;
-  return out;
 }
 
 /**

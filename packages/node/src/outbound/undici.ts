@@ -2,9 +2,8 @@ import type { FaultAction } from '@labcoat/core';
 import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
-import type { OutboundHeaders } from '../propagation.js';
 import { SERVICE_HEADER } from '../targets.js';
-import { httpPoint, httpSpanName } from './call-info.js';
+import { httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { garbage, networkError } from './fault-errors.js';
 
 type Handler = Dispatcher.DispatchHandler;
@@ -40,7 +39,7 @@ export function labcoatInterceptor(sdk?: Labcoat): Dispatcher.DispatcherComposeI
         return dispatch(opts, handler);
       }
       const target = new FaultingHandler(toNewApi(handler), call, lc, hostname, port);
-      const next = { ...opts, headers: withHeaders(opts.headers, call.headers) };
+      const next = { ...opts, headers: withTraceHeaders(opts.headers, call.headers) as Dispatcher.DispatchOptions['headers'] };
       if (!call.action) return dispatch(next, target);
       return target.applyFault(call.action, () => dispatch(next, target));
     };
@@ -54,28 +53,6 @@ export function installFetchInterceptor(sdk?: Labcoat): () => void {
   const previous = getGlobalDispatcher();
   setGlobalDispatcher(new Agent().compose(labcoatInterceptor(sdk)));
   return () => setGlobalDispatcher(previous);
-}
-
-const OWN = new Set(['traceparent', 'tracestate', 'baggage']);
-
-function withHeaders(headers: Dispatcher.DispatchOptions['headers'], add: OutboundHeaders): Headers | string[] {
-  const entries = Object.entries(add) as [string, string][];
-  if (Array.isArray(headers)) {
-    const out: string[] = [];
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      if (!OWN.has(String(headers[i]).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string);
-    }
-    for (const [k, v] of entries) out.push(k, v);
-    return out;
-  }
-  const out: Headers = {};
-  if (headers && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [k, v] of headers as Iterable<[string, string | string[] | undefined]>) if (!OWN.has(k.toLowerCase())) out[k] = v;
-  } else if (headers) {
-    for (const [k, v] of Object.entries(headers as Headers)) if (!OWN.has(k.toLowerCase())) out[k] = v;
-  }
-  for (const [k, v] of entries) out[k] = v;
-  return out;
 }
 
 /**
