@@ -11,6 +11,7 @@ import {
   type PlanMac,
   type PointDescriptor,
   RouteTemplate,
+  routeFor,
   type SpanData,
   type SpanKind,
 } from '@labcoat/core';
@@ -123,6 +124,24 @@ export class Labcoat {
   /** Route templates declared for a target service. */
   routesFor(target: string): readonly RouteTemplate[] | undefined {
     return this.routes.get(target);
+  }
+
+  private readonly routeCache = new Map<string, string>();
+
+  /**
+   * The route template of `path` on `target` (declared template, else ids stripped). Memoised,
+   * bounded: services call the same paths over and over.
+   */
+  routeOf(target: string, path: string): string {
+    const q = path.indexOf('?');
+    const key = `${target} ${q === -1 ? path : path.slice(0, q)}`;
+    let route = this.routeCache.get(key);
+    if (route === undefined) {
+      route = routeFor(path, this.routes.get(target));
+      if (this.routeCache.size >= 2048) this.routeCache.clear();
+      this.routeCache.set(key, route);
+    }
+    return route;
   }
 
   /** Signs a plan with this instance's key (for tests, tools and the explore engine). */

@@ -53,10 +53,11 @@ export class LiveSpan {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    // One object shape for every span keeps this allocation monomorphic on the hot path.
     this.onEnd({
       traceId: this.traceId,
       spanId: this.spanId,
-      ...(this.parentSpanId ? { parentSpanId: this.parentSpanId } : {}),
+      parentSpanId: this.parentSpanId,
       name: this.name,
       kind: this.kind,
       service: this.service,
@@ -64,7 +65,7 @@ export class LiveSpan {
       endMs: nowMs(),
       status: this.status,
       attributes: this.attributes,
-      ...(this.events ? { events: this.events } : {}),
+      events: this.events,
     });
   }
 }

@@ -39,8 +39,15 @@ export class TargetResolver {
     return host.split('.')[0]!;
   }
 
+  /** Names already confirmed for a raw `host:port`, so a repeated announcement costs one lookup. */
+  private readonly confirmed = new Map<string, string>();
+
   /** Records the name a callee announced; explicit mappings always win. Bounded. */
   learn(hostname: string, port: string | number, name: string): void {
+    const raw = `${hostname}:${port}`;
+    if (this.confirmed.get(raw) === name) return;
+    if (this.confirmed.size > 4096) this.confirmed.clear();
+    this.confirmed.set(raw, name);
     if (!/^[\w.-]{1,128}$/.test(name)) return;
     const key = normalizeHostPort(`${hostname}:${port}`);
     if (this.byHostPort.has(key) || this.learned.get(key) === name) return;

@@ -1,7 +1,5 @@
-import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { routeFor } from '@labcoat/core';
-import { runWithContext, storage, type RequestContext } from '../context.js';
+import { storage, type RequestContext } from '../context.js';
 import { getLabcoat } from '../global.js';
 import type { Labcoat, ServerRequest } from '../labcoat.js';
 import { nodeHeadersGetter } from '../propagation.js';
@@ -32,18 +30,27 @@ export function wrapRequestListener<L extends Listener>(listener: L, sdk?: Labco
       if (lc) lc.stats.internalErrors++;
     }
     if (!served) return listener.call(this, req, res);
-    runWithContext(served.context, () => {
-      bindEmitters(req, res);
-      listener.call(this, req, res);
-    });
+    const ctx = served.context;
+    bindEmitters(req, res, ctx);
+    storage.run(ctx, () => listener.call(this, req, res));
   };
   return wrapped as L;
 }
 
-/** Body events are emitted from the socket's async context; bind them to the request's (the current one). */
-function bindEmitters(req: IncomingMessage, res: ServerResponse): void {
-  req.emit = AsyncResource.bind(req.emit, 'labcoat.request', req);
-  res.emit = AsyncResource.bind(res.emit, 'labcoat.response', res);
+/**
+ * Body and response events are emitted from the connection's async context, not the handler's;
+ * re-enter the request's context around them. `storage.run` is a property swap, far cheaper per
+ * event than an AsyncResource (whose static `bind` is slow on Node 20).
+ */
+function bindEmitters(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
+  const reqEmit = req.emit;
+  req.emit = function (this: IncomingMessage, ...args: Parameters<IncomingMessage['emit']>): boolean {
+    return storage.run(ctx, () => reqEmit.apply(this, args));
+  } as IncomingMessage['emit'];
+  const resEmit = res.emit;
+  res.emit = function (this: ServerResponse, ...args: Parameters<ServerResponse['emit']>): boolean {
+    return storage.run(ctx, () => resEmit.apply(this, args));
+  } as ServerResponse['emit'];
 }
 
 /**
@@ -55,7 +62,7 @@ export function enterRequest(lc: Labcoat, req: IncomingMessage, res: ServerRespo
   try {
     const served = begin(lc, req, res);
     storage.enterWith(served.context);
-    bindEmitters(req, res);
+    bindEmitters(req, res, served.context);
     return served.context;
   } catch {
     lc.stats.internalErrors++;
@@ -76,11 +83,11 @@ function begin(lc: Labcoat, req: IncomingMessage, res: ServerResponse): ServerRe
     const routed = req as RoutedRequest;
     const route =
       served.context.route ??
-      (typeof routed.route?.path === 'string' ? `${routed.baseUrl ?? ''}${routed.route.path}` : routeFor(path, lc.routesFor(lc.service)));
+      (typeof routed.route?.path === 'string' ? `${routed.baseUrl ?? ''}${routed.route.path}` : lc.routeOf(lc.service, path));
     if (!res.writableFinished) served.span.setStatus({ code: 'error', message: 'client closed the connection before the response finished' });
     served.finish(res.statusCode, route);
   };
-  res.once('finish', finish);
+  // A response emits 'close' after 'finish' when it completes, or alone when the client goes away.
   res.once('close', finish);
   return served;
 }

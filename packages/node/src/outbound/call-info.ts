@@ -1,11 +1,11 @@
-import { routeFor, type PointDescriptor } from '@labcoat/core';
+import type { PointDescriptor } from '@labcoat/core';
 import type { Labcoat } from '../labcoat.js';
 import type { OutboundHeaders } from '../propagation.js';
 
 /** Builds the injection point of an HTTP call from its parts (shared by every HTTP transport). */
 export function httpPoint(sdk: Labcoat, hostname: string, port: string | number, method: string, path: string): PointDescriptor {
   const target = sdk.targets.resolve(hostname, port);
-  return { caller: sdk.service, target, method: method.toUpperCase(), route: routeFor(path, sdk.routesFor(target)) };
+  return { caller: sdk.service, target, method: method.toUpperCase(), route: sdk.routeOf(target, path) };
 }
 
 /** Span name for an HTTP client call: `GET profiles /profiles/:id`. */

@@ -1,19 +1,58 @@
 import type { FaultAction } from '@labcoat/core';
-import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { Agent, Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
 import { SERVICE_HEADER } from '../targets.js';
 import { httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { garbage, networkError } from './fault-errors.js';
 
-type Handler = Dispatcher.DispatchHandler;
-type Controller = Dispatcher.DispatchController;
-type Headers = Record<string, string | string[] | undefined>;
+/**
+ * undici's core handler interface (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`): what
+ * undici's own clients and Node's bundled `fetch` pass to a dispatcher, and what undici's core
+ * calls. labcoat works at this level so the global fetch path converts no headers.
+ */
+interface CoreHandler {
+  onConnect?(abort: (reason?: Error) => void, context?: object): void;
+  onResponseStarted?(): void;
+  onUpgrade?(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: unknown): void;
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(trailers: Buffer[] | string[] | null): void;
+  onError?(err: Error): void;
+}
+
+type Dispatch = (opts: Dispatcher.DispatchOptions, handler: CoreHandler) => boolean;
 
 /**
- * An undici interceptor that propagates context, records client spans and applies faults. Use it
- * per agent (`new Agent().compose(labcoatInterceptor())`) or globally with
- * {@link installFetchInterceptor}, which covers Node's global `fetch`.
+ * Propagates context, records a client span and applies the plan's fault around one dispatch.
+ * Shared by the interceptor and the global dispatcher.
+ */
+function labcoatDispatch(lc: Labcoat | undefined, dispatch: Dispatch, opts: Dispatcher.DispatchOptions, handler: CoreHandler): boolean {
+  if (!lc || opts.upgrade) return dispatch(opts, handler);
+  let call: ClientCall;
+  let hostname: string;
+  let port: string;
+  try {
+    const origin = typeof opts.origin === 'string' ? new URL(opts.origin) : (opts.origin as URL);
+    hostname = origin.hostname;
+    port = origin.port || (origin.protocol === 'https:' ? '443' : '80');
+    const p = httpPoint(lc, hostname, port, opts.method, opts.path);
+    call = lc.startCall(p, httpSpanName(p));
+    call.span.setAttribute('url.full', `${origin.origin}${opts.path}`);
+  } catch {
+    lc.stats.internalErrors++;
+    return dispatch(opts, handler);
+  }
+  const target = new FaultingHandler(handler, call, lc, hostname, port);
+  const next = { ...opts, headers: withTraceHeaders(opts.headers, call.headers) as Dispatcher.DispatchOptions['headers'] };
+  if (!call.action) return dispatch(next, target);
+  return target.applyFault(call.action, () => dispatch(next, target));
+}
+
+/**
+ * An undici interceptor that propagates context, records client spans and applies faults, for one
+ * agent: `new Agent().compose(labcoatInterceptor())`. For Node's global `fetch`, use
+ * {@link installFetchInterceptor}.
  *
  * @example
  * const agent = new Agent().compose(labcoatInterceptor());
@@ -21,28 +60,31 @@ type Headers = Record<string, string | string[] | undefined>;
  */
 export function labcoatInterceptor(sdk?: Labcoat): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) =>
-    function labcoatDispatch(opts, handler) {
-      const lc = sdk ?? getLabcoat();
-      if (!lc || opts.upgrade) return dispatch(opts, handler);
-      let call: ClientCall;
-      let hostname: string;
-      let port: string;
-      try {
-        const origin = new URL(String(opts.origin));
-        hostname = origin.hostname;
-        port = origin.port || (origin.protocol === 'https:' ? '443' : '80');
-        const p = httpPoint(lc, hostname, port, opts.method, opts.path);
-        call = lc.startCall(p, httpSpanName(p));
-        call.span.setAttribute('url.full', `${origin.origin}${opts.path}`);
-      } catch {
-        lc.stats.internalErrors++;
-        return dispatch(opts, handler);
-      }
-      const target = new FaultingHandler(toNewApi(handler), call, lc, hostname, port);
-      const next = { ...opts, headers: withTraceHeaders(opts.headers, call.headers) as Dispatcher.DispatchOptions['headers'] };
-      if (!call.action) return dispatch(next, target);
-      return target.applyFault(call.action, () => dispatch(next, target));
+    function labcoatInterceptorDispatch(opts, handler) {
+      const core = typeof (handler as Dispatcher.DispatchHandler).onRequestStart === 'function' ? toCoreApi(handler) : (handler as CoreHandler);
+      return labcoatDispatch(sdk ?? getLabcoat(), dispatch as unknown as Dispatch, opts, core);
     };
+}
+
+/** A dispatcher that runs labcoat around another one without undici's compose wrappers. */
+class LabcoatDispatcher extends Dispatcher {
+  constructor(
+    private readonly inner: Dispatcher,
+    private readonly sdk: Labcoat | undefined,
+  ) {
+    super();
+  }
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const h = handler as Dispatcher.DispatchHandler & CoreHandler;
+    const core = typeof h.onRequestStart === 'function' ? toCoreApi(h) : h;
+    return labcoatDispatch(this.sdk ?? getLabcoat(), (o, hh) => this.inner.dispatch(o, hh as Dispatcher.DispatchHandler), opts, core);
+  }
+  override close(...args: unknown[]): Promise<void> {
+    return (this.inner.close as (...a: unknown[]) => Promise<void>)(...args);
+  }
+  override destroy(...args: unknown[]): Promise<void> {
+    return (this.inner.destroy as (...a: unknown[]) => Promise<void>)(...args);
+  }
 }
 
 /**
@@ -51,74 +93,68 @@ export function labcoatInterceptor(sdk?: Labcoat): Dispatcher.DispatcherComposeI
  */
 export function installFetchInterceptor(sdk?: Labcoat): () => void {
   const previous = getGlobalDispatcher();
-  setGlobalDispatcher(new Agent().compose(labcoatInterceptor(sdk)));
-  return () => setGlobalDispatcher(previous);
+  const agent = new Agent();
+  setGlobalDispatcher(new LabcoatDispatcher(agent, sdk));
+  return () => {
+    setGlobalDispatcher(previous);
+    void agent.close().catch(() => {});
+  };
 }
 
+const SERVICE_HEADER_LENGTH = SERVICE_HEADER.length;
+
 /**
- * Stands between undici and the caller's handler. The caller always gets this controller, so an
- * abort reaches a fault that is still waiting (delay, hang) as well as a real request in flight.
+ * Stands between undici and the caller's handler. The caller always gets this handler's abort
+ * function, so an abort reaches a fault that is still waiting (delay, hang) as well as a real
+ * request in flight.
  */
-class FaultingHandler implements Handler, Controller {
-  private real: Controller | undefined;
+class FaultingHandler implements CoreHandler {
+  private realAbort: ((reason?: Error) => void) | undefined;
   private started = false;
   private done = false;
+  private resetting = false;
+  private aborted = false;
+  private abortReason: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
   private onAbort: ((reason: Error) => void) | undefined;
   private bodyBytes = 0;
   private damage: Extract<FaultAction, { type: 'proceed' }>['body'];
-  #aborted = false;
-  #reason: Error | null = null;
 
   constructor(
-    private readonly inner: Handler,
+    private readonly inner: CoreHandler,
     private readonly call: ClientCall,
     private readonly sdk: Labcoat,
     private readonly hostname: string,
     private readonly port: string,
   ) {}
 
-  // -- controller seen by the caller --
-  get aborted(): boolean {
-    return this.real?.aborted ?? this.#aborted;
-  }
-  get paused(): boolean {
-    return this.real?.paused ?? false;
-  }
-  get reason(): Error | null {
-    return this.real?.reason ?? this.#reason;
-  }
-  abort(reason: Error): void {
-    if (this.real) return this.real.abort(reason);
-    this.#aborted = true;
-    this.#reason = reason;
-    this.onAbort?.(reason);
-  }
-  pause(): void {
-    this.real?.pause();
-  }
-  resume(): void {
-    this.real?.resume();
-  }
+  /** What the caller calls to abort. */
+  private readonly abort = (reason?: Error): void => {
+    const why = reason ?? new Error('aborted');
+    if (this.realAbort) return this.realAbort(why);
+    this.aborted = true;
+    this.abortReason = why;
+    this.onAbort?.(why);
+  };
 
   private start(): void {
     if (this.started) return;
     this.started = true;
-    this.inner.onRequestStart?.(this, {});
+    this.inner.onConnect?.(this.abort, {});
   }
 
   /** Carries out a fault; `proceed` runs the real dispatch. */
   applyFault(action: FaultAction, proceed: () => boolean): boolean {
     this.start();
-    if (this.#aborted) return true;
+    if (this.aborted) return true;
     const afterDelay = (): void => {
       switch (action.type) {
         case 'refuse':
-          return this.fail(networkError(action.code, action.message));
+          return this.onError(networkError(action.code, action.message));
         case 'respond':
           return this.respond(action.status, action.headers, action.body);
         case 'hang':
-          this.wait(action.maxMs, () => this.fail(networkError('ETIMEDOUT', `no answer within ${action.maxMs} ms (labcoat hang)`)));
+          this.wait(action.maxMs, () => this.onError(networkError('ETIMEDOUT', `no answer within ${action.maxMs} ms (labcoat hang)`)));
           return;
         case 'proceed':
           this.damage = action.body;
@@ -139,125 +175,162 @@ class FaultingHandler implements Handler, Controller {
     this.onAbort = (reason) => {
       clearTimeout(this.timer);
       this.onAbort = undefined;
-      this.fail(reason);
+      this.onError(reason);
     };
   }
 
   private respond(status: number, headers: Readonly<Record<string, string>>, body: string): void {
     const bytes = Buffer.from(body);
-    this.onResponseStart(this, status, { ...headers, 'content-length': String(bytes.length) }, '');
-    if (bytes.length > 0) this.onResponseData(this, bytes);
-    this.onResponseEnd(this, {});
+    const raw: Buffer[] = [];
+    for (const [k, v] of Object.entries({ ...headers, 'content-length': String(bytes.length) })) raw.push(Buffer.from(k, 'latin1'), Buffer.from(v, 'latin1'));
+    this.onHeaders(status, raw, () => {}, '');
+    if (bytes.length > 0) this.onData(bytes);
+    this.onComplete([]);
   }
 
-  private fail(err: Error): void {
-    this.onResponseError(this, err);
-  }
-
-  // -- handler seen by undici --
-  onRequestStart(controller: Controller, _context: unknown): void {
-    this.real = controller;
-    if (this.#aborted) controller.abort(this.#reason!);
+  // -- the core handler interface, called by undici --
+  onConnect(abort: (reason?: Error) => void): void {
+    this.realAbort = abort;
+    if (this.aborted) abort(this.abortReason);
     this.start();
   }
 
-  onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: unknown): void {
-    this.inner.onRequestUpgrade?.(controller, statusCode, headers as never, socket as never);
+  onResponseStarted(): void {
+    this.inner.onResponseStarted?.();
   }
 
-  onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
-    if (this.done) return;
-    const announced = headers[SERVICE_HEADER];
-    if (typeof announced === 'string') this.sdk.targets.learn(this.hostname, this.port, announced);
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: unknown): void {
+    this.inner.onUpgrade?.(statusCode, rawHeaders, socket);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.done) return true;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (name.length === SERVICE_HEADER_LENGTH && name.toString('latin1').toLowerCase() === SERVICE_HEADER) {
+        this.sdk.targets.learn(this.hostname, this.port, rawHeaders[i + 1]!.toString('latin1'));
+        break;
+      }
+    }
     this.call.response(statusCode);
-    this.inner.onResponseStart?.(this, statusCode, headers as never, statusMessage);
+    return this.inner.onHeaders?.(statusCode, rawHeaders, resume, statusText) ?? true;
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.done || this.resetting) return;
+  onData(chunk: Buffer): boolean {
+    if (this.done || this.resetting) return true;
     const d = this.damage;
-    if (!d) return void this.inner.onResponseData?.(this, chunk);
+    if (!d) return this.inner.onData?.(chunk) ?? true;
     const before = this.bodyBytes;
     this.bodyBytes += chunk.length;
-    if (this.bodyBytes <= d.afterBytes) return void this.inner.onResponseData?.(this, chunk);
+    if (this.bodyBytes <= d.afterBytes) return this.inner.onData?.(chunk) ?? true;
     const keep = before >= d.afterBytes ? 0 : d.afterBytes - before;
-    if (keep > 0) this.inner.onResponseData?.(this, chunk.subarray(0, keep));
-    if (d.then === 'corrupt') return void this.inner.onResponseData?.(this, garbage(chunk.length - keep));
-    if (d.then === 'reset') this.reset(controller);
-    // truncate: the rest is dropped and the response ends normally at onResponseEnd.
+    if (keep > 0) this.inner.onData?.(chunk.subarray(0, keep));
+    if (d.then === 'corrupt') return this.inner.onData?.(garbage(chunk.length - keep)) ?? true;
+    if (d.then === 'reset') this.reset();
+    // truncate: the rest is dropped and the response ends normally at onComplete.
+    return true;
   }
-
-  private resetting = false;
 
   /**
    * Kills the connection as a peer's RST would. The error is delivered on a later turn, as a real
    * reset arrives after the data before it; fetch loses an error raised in the same turn as the headers.
    */
-  private reset(controller: Controller): void {
+  private reset(): void {
     this.resetting = true;
     const err = networkError('ECONNRESET', 'read ECONNRESET (injected by labcoat)');
     setImmediate(() => {
       this.resetting = false;
-      this.onResponseError(this, err);
-      if (!controller.aborted) controller.abort(err);
+      this.onError(err);
+      this.realAbort?.(err);
     });
   }
 
-  onResponseEnd(controller: Controller, trailers: Headers): void {
+  onComplete(trailers: Buffer[] | string[] | null): void {
     if (this.done || this.resetting) return;
     if (this.damage?.then === 'reset' && this.bodyBytes <= this.damage.afterBytes) {
       // The body was no longer than the cut: the reset lands at the end, before completion.
-      return this.reset(controller);
+      return this.reset();
     }
     this.done = true;
     this.call.end();
-    this.inner.onResponseEnd?.(this, trailers as never);
+    this.inner.onComplete?.(trailers);
   }
 
-  onResponseError(controller: Controller, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
     this.call.fail(err);
-    this.inner.onResponseError?.(this, err);
+    this.inner.onError?.(err);
   }
 }
 
-/** Adapts a handler written for undici's older callback API (what Node's bundled fetch passes) to the controller API. */
-function toNewApi(handler: Dispatcher.DispatchHandler): Handler {
-  const h = handler as Handler & LegacyHandler;
-  if (typeof h.onRequestStart === 'function') return h;
+/** Adapts a controller-style handler (`onRequestStart`…, undici ≥ 7 interceptors) to the core interface. */
+function toCoreApi(handler: Dispatcher.DispatchHandler): CoreHandler {
+  let paused = false;
+  let aborted = false;
+  let reason: Error | null = null;
+  let resume: (() => void) | undefined;
+  let abort: (reason?: Error) => void = () => {};
+  const controller: Dispatcher.DispatchController = {
+    get aborted() {
+      return aborted;
+    },
+    get paused() {
+      return paused;
+    },
+    get reason() {
+      return reason;
+    },
+    abort(why: Error) {
+      if (aborted) return;
+      aborted = true;
+      reason = why;
+      abort(why);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      resume?.();
+    },
+  };
   return {
-    onRequestStart: (c, context) => h.onConnect?.((reason: Error) => c.abort(reason), context),
-    onRequestUpgrade: (_c, status, headers, socket) => h.onUpgrade?.(status, rawHeaders(headers), socket),
-    onResponseStart: (c, status, headers, statusMessage) => {
-      if (h.onHeaders?.(status, rawHeaders(headers), () => c.resume(), statusMessage ?? '') === false) c.pause();
+    onConnect(a, context) {
+      abort = a;
+      handler.onRequestStart?.(controller, context ?? {});
     },
-    onResponseData: (c, chunk) => {
-      if (h.onData?.(chunk) === false) c.pause();
+    onUpgrade(status, raw, socket) {
+      handler.onRequestUpgrade?.(controller, status, parseRaw(raw), socket as never);
     },
-    onResponseEnd: (_c, trailers) => h.onComplete?.(rawHeaders(trailers)),
-    onResponseError: (_c, err) => {
-      if (!h.onError) throw err;
-      h.onError(err);
+    onHeaders(status, raw, r, statusText) {
+      resume = r;
+      handler.onResponseStart?.(controller, status, parseRaw(raw), statusText);
+      return !paused;
+    },
+    onData(chunk) {
+      handler.onResponseData?.(controller, chunk);
+      return !paused;
+    },
+    onComplete(trailers) {
+      handler.onResponseEnd?.(controller, parseRaw(trailers));
+    },
+    onError(err) {
+      handler.onResponseError?.(controller, err);
     },
   };
 }
 
-interface LegacyHandler {
-  onConnect?(abort: (reason: Error) => void, context?: unknown): void;
-  onUpgrade?(status: number, headers: Buffer[], socket: unknown): void;
-  onHeaders?(status: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
-  onData?(chunk: Buffer): boolean;
-  onComplete?(trailers: Buffer[]): void;
-  onError?(err: Error): void;
-}
-
-function rawHeaders(headers: Record<string, string | string[] | undefined> | null | undefined): Buffer[] {
-  const out: Buffer[] = [];
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push(Buffer.from(k, 'latin1'), Buffer.from(one, 'latin1'));
+function parseRaw(raw: readonly (Buffer | string)[] | null): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (!raw) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!.toString().toLowerCase();
+    const value = raw[i + 1]!.toString();
+    const prev = out[key];
+    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
   return out;
 }
