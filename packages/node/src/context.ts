@@ -30,13 +30,6 @@ export class RequestContext {
     return n;
   }
 
-  /** A child context for a nested span (same request, same counters). */
-  child(spanId: string): RequestContext {
-    const c = new RequestContext(this.traceId, spanId, this.flags, this.tracestate, this.baggage, this.plan, this.route);
-    // Attempts are per request, so a nested span shares the counters.
-    (c as { attempts: Map<string, number> }).attempts = this.attempts;
-    return c;
-  }
 }
 
 /** One store for the whole process, so every labcoat instance and adapter sees the same request. */

@@ -68,6 +68,28 @@ export interface ClientCall {
   end(): void;
 }
 
+/** The ClientCall the transports get; a class rather than closures, since there is one per dependency call. */
+class Call implements ClientCall {
+  constructor(
+    readonly pointId: string,
+    readonly attempt: number,
+    readonly action: FaultAction | undefined,
+    readonly headers: OutboundHeaders,
+    readonly span: LiveSpan,
+  ) {}
+  response(status: number): void {
+    this.span.setAttribute('http.response.status_code', status);
+    if (status >= 500) this.span.setStatus({ code: 'error', message: `HTTP ${status}` });
+  }
+  fail(error: unknown): void {
+    this.span.recordError(error);
+    this.span.end();
+  }
+  end(): void {
+    this.span.end();
+  }
+}
+
 /** A request being served: its context (run the handler inside it) and its span. */
 export interface ServerRequest {
   readonly context: RequestContext;
@@ -182,7 +204,8 @@ export class Labcoat {
     const plan = extracted.planToken === undefined ? undefined : this.verifyPlan(extracted.planToken);
     const parent = extracted.parent;
     const traceId = parent?.traceId ?? newTraceId();
-    const span = this.startSpan(`${method} ${path}`, 'server', traceId, parent?.spanId);
+    // Named by its route template at finish; the raw path only if no template is ever known.
+    const span = this.startSpan(method, 'server', traceId, parent?.spanId);
     span.setAttribute('http.request.method', method);
     if (plan) span.setAttribute(ATTR.planId, plan.id);
     const context = new RequestContext(traceId, span.spanId, parent?.flags ?? 1, extracted.tracestate, extracted.baggage, plan);
@@ -194,7 +217,7 @@ export class Labcoat {
         if (template) {
           span.name = `${method} ${template}`;
           span.setAttribute(ATTR.route, template);
-        }
+        } else span.name = `${method} ${path}`;
         span.setAttribute('http.response.status_code', status);
         span.setAttribute(ATTR.calls, context.calls);
         if (status >= 500) span.setStatus({ code: 'error', message: `HTTP ${status}` });
@@ -250,24 +273,7 @@ export class Labcoat {
       action = undefined;
     }
     const headers = outboundHeaders(traceId, span.spanId, flags, ctx?.tracestate, ctx?.baggage ?? Baggage.EMPTY);
-    return {
-      pointId: id,
-      attempt,
-      action,
-      headers,
-      span,
-      response(status) {
-        span.setAttribute('http.response.status_code', status);
-        if (status >= 500) span.setStatus({ code: 'error', message: `HTTP ${status}` });
-      },
-      fail(error) {
-        span.recordError(error);
-        span.end();
-      },
-      end() {
-        span.end();
-      },
-    };
+    return new Call(id, attempt, action, headers, span);
   }
 
   private decide(ctx: RequestContext, plan: CompiledPlan, point: PointDescriptor, id: string, attempt: number, span: LiveSpan): FaultAction | undefined {
