@@ -4,6 +4,7 @@ import {
   compileGlob,
   encodePlan,
   pointId,
+  PLAN_BAGGAGE_KEY,
   unitFromKey,
   type CompiledPlan,
   type FaultAction,
@@ -229,7 +230,7 @@ export class Labcoat {
   /** Runs `fn` as a new root request (optionally under a signed plan token), e.g. in tests or scripts. */
   run<T>(fn: () => T, options: { planToken?: string; baggage?: Baggage } = {}): T {
     let baggage = options.baggage ?? Baggage.EMPTY;
-    if (options.planToken !== undefined) baggage = baggage.with('labcoat.plan', options.planToken);
+    if (options.planToken !== undefined) baggage = baggage.with(PLAN_BAGGAGE_KEY, options.planToken);
     const plan = options.planToken === undefined ? undefined : this.verifyPlan(options.planToken);
     const ctx = new RequestContext(newTraceId(), newSpanId(), 1, undefined, baggage, plan);
     return runWithContext(ctx, fn);

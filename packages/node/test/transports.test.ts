@@ -274,3 +274,18 @@ describe('aborts reach a fault that is still waiting', () => {
     assert.equal(calls, before);
   });
 });
+
+describe('optional points', () => {
+  test('calls matching an `optional` glob are marked on their spans, others are not', async () => {
+    const lc = new Labcoat({ service: 'edge', exporter: 'memory', optional: ['edge->telemetry **'], env: {} });
+    await lc.run(async () => {
+      await point('telemetry:send', () => 'sent', { labcoat: lc });
+      await point('profiles:get', () => 'alice', { labcoat: lc });
+    });
+    const marks = lc.memory!.spans.map((s) => [s.attributes['labcoat.point'], s.attributes['labcoat.optional'] ?? false]);
+    assert.deepEqual(marks, [
+      ['edge->telemetry send', true],
+      ['edge->profiles get', false],
+    ]);
+  });
+});
