@@ -124,11 +124,21 @@ function reply(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/**
+ * With BENCH_ITEMS=N, C renders N catalogue items per request and B and A parse what they receive
+ * and re-wrap it: the JSON work an API tier really does, so the SDK's cost can be seen against it.
+ */
+const ITEMS = Number(process.env['BENCH_ITEMS'] ?? 0);
+const rewrap = (key: string, body: string): string => (ITEMS > 0 ? JSON.stringify({ [key]: JSON.parse(body) as unknown }) : `{"${key}":${body}}`);
+
 let handler: Listener;
 if (role === 'c') {
   handler = (_req, res) => {
     served++;
-    reply(res, 200, PAYLOAD);
+    if (ITEMS === 0) return reply(res, 200, PAYLOAD);
+    const items = [];
+    for (let i = 0; i < ITEMS; i++) items.push({ id: i, title: `Title ${i}`, rating: (i % 50) / 10, tags: ['drama', 'new'], available: i % 3 !== 0 });
+    reply(res, 200, JSON.stringify({ service: 'c', items }));
   };
 } else if (role === 'b') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -137,7 +147,7 @@ if (role === 'c') {
     const out = http.get(next!, { agent }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => reply(res, r.statusCode === 200 ? 200 : 502, `{"b":${Buffer.concat(chunks).toString()}}`));
+      r.on('end', () => reply(res, r.statusCode === 200 ? 200 : 502, rewrap('b', Buffer.concat(chunks).toString())));
       r.on('error', () => {
         failures++;
         reply(res, 502, '{}');
@@ -152,7 +162,7 @@ if (role === 'c') {
   handler = (_req, res) => {
     served++;
     fetch(next!)
-      .then(async (r) => reply(res, r.status === 200 ? 200 : 502, `{"a":${await r.text()}}`))
+      .then(async (r) => reply(res, r.status === 200 ? 200 : 502, rewrap('a', await r.text())))
       .catch(() => {
         failures++;
         if (!res.headersSent) reply(res, 502, '{}');

@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     modes: { type: 'string' },
     'cpu-prof': { type: 'string' },
     candidate: { type: 'string' },
+    items: { type: 'string' },
   },
 });
 
@@ -57,6 +58,8 @@ const cfg = {
   durationS: num(args.duration, quick ? 1 : 4, 1, 120),
   latencyDurationS: num(args['latency-duration'], quick ? 1 : 2.5, 1, 120),
   connections: num(args.connections, 16, 1, 1024),
+  /** Catalogue items C renders per request (B and A parse and re-wrap them); 0 = the no-op chain. */
+  items: num(args.items, 0, 0, 10_000),
 };
 const modes = (args.modes ?? 'none,labcoat,otel').split(',').map((m) => m.trim()) as Mode[];
 for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m}; modes: ${MODES.join(', ')}`);
@@ -186,7 +189,7 @@ async function main(): Promise<void> {
   for (const mode of modes) {
     const chain = await startChain(mode, {
       ...(cpuProfDir ? { cpuProfDir, tag: mode } : {}),
-      ...(mode === 'candidate' ? { env: { BENCH_LABCOAT_IMPORT: candidate! } } : {}),
+      env: { BENCH_ITEMS: String(cfg.items), ...(mode === 'candidate' ? { BENCH_LABCOAT_IMPORT: candidate! } : {}) },
     });
     chains.set(mode, chain);
     await load(chain.url, cfg.connections, cfg.initialWarmupS);
@@ -295,7 +298,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('');
   out.push(`sdk-overhead — ${machine.cpus} CPUs (${machine.model}), Node ${machine.node}; medians of ${cfg.rounds} rounds; @labcoat/node at ${sdk.commit}${sdk.dirty ? ' + uncommitted changes' : ''}`);
-  out.push(`chain: load → A (fetch) → B (node:http) → C; ${HOPS} hops; ${cfg.connections} connections × ${cfg.durationS} s for throughput, 1 connection × ${cfg.latencyDurationS} s for latency`);
+  out.push(`chain: load → A (fetch) → B (node:http) → C${cfg.items > 0 ? ` rendering ${cfg.items} items (B and A parse and re-wrap them)` : ' (no-op handlers)'}; ${HOPS} hops; ${cfg.connections} connections × ${cfg.durationS} s for throughput, 1 connection × ${cfg.latencyDurationS} s for latency`);
   out.push('');
   out.push('mode          req/s   p50 µs   p99 µs   loaded p50 µs   loaded p99 µs   CPU µs/req A+B+C (A / B / C)   spans/req (A/B/C)');
   for (const m of modes) {
@@ -331,7 +334,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${out.join('\n')}\n`);
 
   const json = {
-    bench: 'sdk-overhead',
+    bench: cfg.items > 0 ? 'sdk-overhead-items' : 'sdk-overhead',
     machine,
     sdk,
     config: { ...cfg, modes, hops: HOPS, profiled: Boolean(cpuProfDir) },
