@@ -30,7 +30,20 @@ export class TargetResolver {
     return out;
   }
 
+  /** Resolutions by raw `host:port`, so the common case is one Map lookup. Cleared on learning. */
+  private readonly resolved = new Map<string, string>();
+
   resolve(hostname: string, port: string | number): string {
+    const raw = `${hostname}:${port}`;
+    const hit = this.resolved.get(raw);
+    if (hit !== undefined) return hit;
+    const name = this.resolveUncached(hostname, port);
+    if (this.resolved.size > 4096) this.resolved.clear();
+    this.resolved.set(raw, name);
+    return name;
+  }
+
+  private resolveUncached(hostname: string, port: string | number): string {
     const key = normalizeHostPort(`${hostname}:${port}`);
     const mapped = this.byHostPort.get(key) ?? this.learned.get(key);
     if (mapped) return mapped;
@@ -53,6 +66,7 @@ export class TargetResolver {
     if (this.byHostPort.has(key) || this.learned.get(key) === name) return;
     if (this.learned.size > 4096) this.learned.clear();
     this.learned.set(key, name);
+    this.resolved.clear();
   }
 }
 
