@@ -7,8 +7,8 @@ import { Baggage, type CompiledPlan } from '@labcoat/core';
  * fire on the first N attempts only).
  */
 export class RequestContext {
-  /** Attempts made so far per injection point id, within this request in this process. */
-  readonly attempts = new Map<string, number>();
+  /** Attempts made so far per injection point id, within this request in this process (made on first use). */
+  private attemptsByPoint: Map<string, number> | undefined;
   /** Dependency calls started so far by this request in this process. */
   calls = 0;
   constructor(
@@ -25,8 +25,9 @@ export class RequestContext {
 
   /** Counts one more attempt at a point and returns its 1-based number. */
   nextAttempt(pointId: string): number {
-    const n = (this.attempts.get(pointId) ?? 0) + 1;
-    this.attempts.set(pointId, n);
+    const attempts = (this.attemptsByPoint ??= new Map());
+    const n = (attempts.get(pointId) ?? 0) + 1;
+    attempts.set(pointId, n);
     return n;
   }
 

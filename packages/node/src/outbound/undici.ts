@@ -1,5 +1,8 @@
 import type { FaultAction } from '@labcoat/core';
-import { Agent, Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
+// Must come before undici: lets Node's bundled undici install its own global Agent first, so that
+// installFetchInterceptor wraps the agent fetch would have used rather than npm undici's default.
+import './bundled-dispatcher.js';
+import { Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
 import { SERVICE_HEADER } from '../targets.js';
@@ -88,17 +91,15 @@ class LabcoatDispatcher extends Dispatcher {
 }
 
 /**
- * Makes Node's global `fetch` (and undici's global dispatcher) go through labcoat. Returns a
- * function that restores the previous dispatcher.
+ * Makes Node's global `fetch` (and undici's global dispatcher) go through labcoat, around the
+ * dispatcher that was global before: Node's bundled agent by default, or whatever the application
+ * set (a ProxyAgent, a MockAgent). Returns a function that restores it.
  */
 export function installFetchInterceptor(sdk?: Labcoat): () => void {
   const previous = getGlobalDispatcher();
-  const agent = new Agent();
-  setGlobalDispatcher(new LabcoatDispatcher(agent, sdk));
-  return () => {
-    setGlobalDispatcher(previous);
-    void agent.close().catch(() => {});
-  };
+  if (previous instanceof LabcoatDispatcher) return () => {};
+  setGlobalDispatcher(new LabcoatDispatcher(previous, sdk));
+  return () => setGlobalDispatcher(previous);
 }
 
 const SERVICE_HEADER_LENGTH = SERVICE_HEADER.length;
