@@ -53,6 +53,32 @@ export const ATTR = {
   calls: 'labcoat.calls',
   /** Calls declared optional at their injection point (fire-and-forget). */
   optional: 'labcoat.optional',
+  /** On a policy span (kind internal, named `policy <name>`): the policy or pipeline's name. */
+  policy: 'labcoat.policy',
+  /** The kinds of policy in it, outermost first (`retry,circuit-breaker,timeout`). */
+  policyKinds: 'labcoat.policy.kinds',
+  /** How the policy execution ended: `success`, `fallback`, `failure` or `rejected`. */
+  policyOutcome: 'labcoat.policy.outcome',
+  /** Attempts a retry made (1 = no retry). */
+  retryAttempts: 'labcoat.retry.attempts',
+  /** Circuit state when the call arrived (`closed`, `open`, `half-open`, `isolated`). */
+  breakerState: 'labcoat.breaker.state',
+  /** True when the breaker refused the call. */
+  breakerRejected: 'labcoat.breaker.rejected',
+  /** True when a fallback produced the result. */
+  fallback: 'labcoat.fallback',
+  /** Which hedged attempt won (0 = the first); `labcoat.hedge.attempts` says how many were sent. */
+  hedgeWinner: 'labcoat.hedge.winner',
+  hedgeAttempts: 'labcoat.hedge.attempts',
+  /** True when a bulkhead refused the call; `labcoat.bulkhead.queued` when it waited in its queue. */
+  bulkheadRejected: 'labcoat.bulkhead.rejected',
+  bulkheadQueued: 'labcoat.bulkhead.queued',
+  /** True when a rate limiter refused the call. */
+  rateLimited: 'labcoat.ratelimit.rejected',
+  /** True when a timeout fired. */
+  timedOut: 'labcoat.timeout',
+  /** True when the call joined an identical call already in flight (request coalescing). */
+  coalesced: 'labcoat.coalesced',
 } as const;
 
 const KIND_TO_OTLP: Record<SpanKind, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };

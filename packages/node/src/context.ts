@@ -7,10 +7,6 @@ import { Baggage, type CompiledPlan } from '@labcoat/core';
  * fire on the first N attempts only).
  */
 export class RequestContext {
-  /** Attempts made so far per injection point id, within this request in this process (made on first use). */
-  private attemptsByPoint: Map<string, number> | undefined;
-  /** Dependency calls started so far by this request in this process. */
-  calls = 0;
   constructor(
     readonly traceId: string,
     /** The span that outbound calls become children of. */
@@ -21,16 +17,40 @@ export class RequestContext {
     readonly plan: CompiledPlan | undefined,
     /** Set by server adapters once the framework knows the route template. */
     public route?: string,
+    /** Shared by a request's context and its children (policy scopes). */
+    private readonly counters: RequestCounters = { calls: 0, attempts: undefined },
   ) {}
+
+  /** Dependency calls started so far by this request in this process. */
+  get calls(): number {
+    return this.counters.calls;
+  }
+  set calls(n: number) {
+    this.counters.calls = n;
+  }
+
+  /**
+   * The same request seen from inside a child span (a policy execution): calls made in it become
+   * that span's children, and attempts and calls are still counted per request.
+   */
+  child(spanId: string): RequestContext {
+    return new RequestContext(this.traceId, spanId, this.flags, this.tracestate, this.baggage, this.plan, this.route, this.counters);
+  }
 
   /** Counts one more attempt at a point and returns its 1-based number. */
   nextAttempt(pointId: string): number {
-    const attempts = (this.attemptsByPoint ??= new Map());
+    const attempts = (this.counters.attempts ??= new Map());
     const n = (attempts.get(pointId) ?? 0) + 1;
     attempts.set(pointId, n);
     return n;
   }
 
+}
+
+/** Per-request counters; attempts per injection point id are made on first use. */
+interface RequestCounters {
+  calls: number;
+  attempts: Map<string, number> | undefined;
 }
 
 /** One store for the whole process, so every labcoat instance and adapter sees the same request. */

@@ -1,0 +1,60 @@
+import { BasePolicy, invoke, type CommonPolicyOptions, type PolicyContext, type PolicyFn, type PolicyKind } from './policy.js';
+
+/**
+ * Policies run one inside the other, the first outermost: `wrap(fallback, retry, breaker, timeout)`
+ * retries the breaker-guarded, timed call and falls back when all retries fail. Each policy passes
+ * the context it makes (its signal, its attempt number) to the next. One policy span per execution.
+ */
+export class Pipeline extends BasePolicy {
+  readonly kind = 'pipeline' as const;
+  readonly policies: readonly BasePolicy[];
+
+  constructor(policies: readonly BasePolicy[], options: CommonPolicyOptions = {}) {
+    super('pipeline', { name: options.name ?? (policies.map((p) => p.name).join('+') || 'pipeline'), ...withoutName(options) });
+    if (policies.length === 0) throw new TypeError('wrap(): give at least one policy');
+    for (const [i, p] of policies.entries()) {
+      if (!(p instanceof BasePolicy)) throw new TypeError(`wrap(): argument ${i} is not a labcoat policy`);
+    }
+    this.policies = policies;
+  }
+
+  override get kinds(): readonly PolicyKind[] {
+    return this.policies.flatMap((p) => p.kinds);
+  }
+
+  run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
+    const ps = this.policies;
+    const start = this.now();
+    const step = (i: number, c: PolicyContext): Promise<T> => (i === ps.length ? invoke(fn, c) : ps[i]!.run((next) => step(i + 1, next), c));
+    return step(0, ctx).then(
+      (value) => {
+        const d = this.now() - start;
+        this.stats.record(0, d);
+        this.emitSuccess(d);
+        return value;
+      },
+      (error: unknown) => {
+        const d = this.now() - start;
+        this.stats.record(1, d);
+        this.emitFailure(d, true, { error });
+        throw error;
+      },
+    );
+  }
+}
+
+function withoutName(o: CommonPolicyOptions): CommonPolicyOptions {
+  const { name: _name, ...rest } = o;
+  return rest;
+}
+
+/**
+ * Composes policies, the first outermost.
+ *
+ * @example
+ * const resilient = wrap(fallback(() => cached), retry({ maxAttempts: 3 }), circuitBreaker(), timeout(500));
+ * const res = await resilient.execute(({ signal }) => fetch(url, { signal }));
+ */
+export function wrap(...policies: BasePolicy[]): Pipeline {
+  return new Pipeline(policies);
+}
