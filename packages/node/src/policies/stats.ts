@@ -104,11 +104,14 @@ export class RollingStats {
     this.currentEnd = -Infinity;
   }
 
-  /** Counts one outcome; `durationMs` (when ≥ 0) goes into the latency histogram. */
-  record(outcome: OutcomeCode, durationMs = -1): void {
+  /**
+   * Counts one outcome; `durationMs` (when ≥ 0) goes into the latency histogram. Pass `at`, the
+   * time the execution ended, when you have it: a clock read is a noticeable part of a fast call.
+   */
+  record(outcome: OutcomeCode, durationMs = -1, at?: number): void {
     this.cumulative[outcome]!++;
     let b = this.current;
-    const t = this.now();
+    const t = at ?? this.now();
     if (t >= this.currentEnd) b = this.rotate(t);
     b.counts[outcome]!++;
     if (durationMs >= 0) {

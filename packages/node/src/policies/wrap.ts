@@ -28,14 +28,16 @@ export class Pipeline extends BasePolicy {
     const step = (i: number, c: PolicyContext): Promise<T> => (i === ps.length ? invoke(fn, c) : ps[i]!.run((next) => step(i + 1, next), c));
     return step(0, ctx).then(
       (value) => {
-        const d = this.now() - start;
-        this.stats.record(0, d);
+        const end = this.now();
+        const d = end - start;
+        this.stats.record(0, d, end);
         this.emitSuccess(d);
         return value;
       },
       (error: unknown) => {
-        const d = this.now() - start;
-        this.stats.record(1, d);
+        const end = this.now();
+        const d = end - start;
+        this.stats.record(1, d, end);
         this.emitFailure(d, true, { error });
         throw error;
       },
