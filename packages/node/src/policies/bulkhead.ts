@@ -2,7 +2,7 @@ import { ATTR, LabcoatInputError } from '@labcoat/core';
 import { BulkheadRejectedError } from './errors.js';
 import { EventEmitter, type Event } from './events.js';
 import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
-import { abortError } from './signals.js';
+import { abortError, addAbortListener, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkDuration, checkInteger } from './validate.js';
 
@@ -166,7 +166,7 @@ export class BulkheadPolicy extends BasePolicy {
         this.unlink(node);
         w.reject(this.cancelledError(signal, start));
       };
-      signal.addEventListener('abort', w.onAbort, { once: true });
+      addAbortListener(signal, w.onAbort);
     }
     if (this.queueTimeoutMs !== Infinity) {
       w.timer = setTimeout(() => {
@@ -191,7 +191,7 @@ export class BulkheadPolicy extends BasePolicy {
       w.timer = undefined;
     }
     if (w.onAbort !== undefined) {
-      w.ctx.signal.removeEventListener('abort', w.onAbort);
+      removeAbortListener(w.ctx.signal, w.onAbort);
       w.onAbort = undefined;
     }
   }

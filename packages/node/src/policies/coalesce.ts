@@ -1,7 +1,7 @@
 import { ATTR } from '@labcoat/core';
 import { EventEmitter, type Event } from './events.js';
 import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
-import { abortError } from './signals.js';
+import { abortError, addAbortListener, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkFunction } from './validate.js';
 
@@ -134,7 +134,7 @@ export class CoalescePolicy extends BasePolicy {
       f.attached++;
       if (signal !== NEVER) {
         c.onAbort = () => this.detach(f, c);
-        signal.addEventListener('abort', c.onAbort, { once: true });
+        addAbortListener(signal, c.onAbort);
       }
     });
     if (joined) {
@@ -179,7 +179,7 @@ export class CoalescePolicy extends BasePolicy {
       if (!c.attached) continue;
       c.attached = false;
       if (c.onAbort !== undefined) {
-        c.ctx.signal.removeEventListener('abort', c.onAbort);
+        removeAbortListener(c.ctx.signal, c.onAbort);
         c.onAbort = undefined;
       }
       const d = end - c.start;

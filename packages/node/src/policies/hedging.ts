@@ -4,7 +4,7 @@ import { CancelledError } from './errors.js';
 import { EventEmitter, type Event } from './events.js';
 import { handleAll, type FailureClassifier } from './handle.js';
 import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
-import { abortError } from './signals.js';
+import { abortError, addAbortListener, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkDuration, checkFunction, checkInteger, checkRatio } from './validate.js';
 
@@ -211,7 +211,7 @@ export class HedgingPolicy extends BasePolicy {
       const r = new HedgeRun(fn, ctx, start, resolve as (value: unknown) => void, reject);
       if (signal !== NEVER) {
         r.onAbort = () => this.cancel(r);
-        signal.addEventListener('abort', r.onAbort, { once: true });
+        addAbortListener(signal, r.onAbort);
       }
       this.launch(r, 'delay');
     });
@@ -323,7 +323,7 @@ export class HedgingPolicy extends BasePolicy {
       r.timer = undefined;
     }
     if (r.onAbort !== undefined) {
-      r.ctx.signal.removeEventListener('abort', r.onAbort);
+      removeAbortListener(r.ctx.signal, r.onAbort);
       r.onAbort = undefined;
     }
     if (r.pending === 0) return;

@@ -2,7 +2,7 @@ import { ATTR, LabcoatInputError } from '@labcoat/core';
 import { RateLimitedError } from './errors.js';
 import { EventEmitter, type Event } from './events.js';
 import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
-import { abortError } from './signals.js';
+import { abortError, addAbortListener, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkChoice, checkDuration, checkInteger } from './validate.js';
 
@@ -185,7 +185,7 @@ export class RateLimitPolicy extends BasePolicy {
         this.unlink(node);
         w.reject(this.cancelledError(signal, start));
       };
-      signal.addEventListener('abort', w.onAbort, { once: true });
+      addAbortListener(signal, w.onAbort);
     }
     this.schedule();
     return promise;
@@ -220,7 +220,7 @@ export class RateLimitPolicy extends BasePolicy {
     w.prev = w.next = undefined;
     this.waitingCount--;
     if (w.onAbort !== undefined) {
-      w.ctx.signal.removeEventListener('abort', w.onAbort);
+      removeAbortListener(w.ctx.signal, w.onAbort);
       w.onAbort = undefined;
     }
     if (this.head === undefined && this.timer !== undefined) {

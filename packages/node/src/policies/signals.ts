@@ -7,6 +7,51 @@ import { NEVER } from './policy.js';
  * registered on a long-lived parent signal once its execution ends.
  */
 
+/**
+ * Every policy listening to one caller signal goes through a single `abort` listener on it, so any
+ * number of concurrent executions under one signal add one listener (no MaxListenersExceededWarning),
+ * and that listener is removed as soon as the last one stops listening.
+ */
+class Fanout {
+  readonly callbacks = new Set<() => void>();
+  constructor(private readonly signal: AbortSignal) {
+    signal.addEventListener('abort', this.onAbort);
+  }
+  readonly onAbort = (): void => {
+    this.detach();
+    const callbacks = [...this.callbacks];
+    this.callbacks.clear();
+    for (const cb of callbacks) cb();
+  };
+  remove(cb: () => void): void {
+    if (this.callbacks.delete(cb) && this.callbacks.size === 0) this.detach();
+  }
+  private detach(): void {
+    fanouts.delete(this.signal);
+    this.signal.removeEventListener('abort', this.onAbort);
+  }
+}
+const fanouts = new WeakMap<AbortSignal, Fanout>();
+
+/**
+ * Calls `cb` once when `signal` aborts (like `addEventListener('abort', cb, { once: true })`),
+ * sharing one real listener per signal. The same `cb` registered twice is called once.
+ */
+export function addAbortListener(signal: AbortSignal, cb: () => void): void {
+  if (signal === NEVER) return;
+  let fanout = fanouts.get(signal);
+  if (fanout === undefined) {
+    fanout = new Fanout(signal);
+    fanouts.set(signal, fanout);
+  }
+  fanout.callbacks.add(cb);
+}
+
+/** Undoes {@link addAbortListener}. Harmless if `cb` already fired or was never added. */
+export function removeAbortListener(signal: AbortSignal, cb: () => void): void {
+  fanouts.get(signal)?.remove(cb);
+}
+
 /** A controller that also aborts when `parent` does, until disposed. */
 export class LinkedController {
   private readonly controller = new AbortController();
@@ -21,7 +66,7 @@ export class LinkedController {
       return;
     }
     this.onParentAbort = () => this.controller.abort(parent.reason);
-    parent.addEventListener('abort', this.onParentAbort, { once: true });
+    addAbortListener(parent, this.onParentAbort);
   }
 
   get signal(): AbortSignal {
@@ -34,7 +79,7 @@ export class LinkedController {
 
   /** Unhooks from the parent. Call when the execution ends, whatever its outcome. */
   dispose(): void {
-    if (this.onParentAbort) this.parent.removeEventListener('abort', this.onParentAbort);
+    if (this.onParentAbort) removeAbortListener(this.parent, this.onParentAbort);
   }
 }
 
@@ -53,9 +98,9 @@ export function sleep(ms: number, signal: AbortSignal, policy: string): Promise<
       reject(abortError(signal, policy));
     };
     const timer = setTimeout(() => {
-      if (signal !== NEVER) signal.removeEventListener('abort', onAbort);
+      removeAbortListener(signal, onAbort);
       resolve();
     }, ms);
-    if (signal !== NEVER) signal.addEventListener('abort', onAbort, { once: true });
+    addAbortListener(signal, onAbort);
   });
 }

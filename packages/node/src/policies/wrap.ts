@@ -1,3 +1,4 @@
+import { Outcome } from './stats.js';
 import { BasePolicy, invoke, type CommonPolicyOptions, type PolicyContext, type PolicyFn, type PolicyKind } from './policy.js';
 
 /**
@@ -30,15 +31,16 @@ export class Pipeline extends BasePolicy {
       (value) => {
         const end = this.now();
         const d = end - start;
-        this.stats.record(0, d, end);
+        this.stats.record(Outcome.success, d, end);
         this.emitSuccess(d);
         return value;
       },
       (error: unknown) => {
         const end = this.now();
         const d = end - start;
-        this.stats.record(1, d, end);
-        this.emitFailure(d, true, { error });
+        const cancelled = ctx.signal.aborted;
+        this.stats.record(cancelled ? Outcome.cancelled : Outcome.failure, d, end);
+        this.emitFailure(d, !cancelled, { error });
         throw error;
       },
     );
@@ -51,12 +53,19 @@ function withoutName(o: CommonPolicyOptions): CommonPolicyOptions {
 }
 
 /**
- * Composes policies, the first outermost.
+ * Composes policies, the first outermost. A plain options object may come last (`name`, `labcoat`,
+ * `stats`, `now`) to name the pipeline: its name is the policy span's and the metrics'.
  *
  * @example
- * const resilient = wrap(fallback(() => cached), retry({ maxAttempts: 3 }), circuitBreaker(), timeout(500));
+ * const resilient = wrap(fallback(() => cached), retry({ maxAttempts: 3 }), circuitBreaker(), timeout(500), { name: 'ratings' });
  * const res = await resilient.execute(({ signal }) => fetch(url, { signal }));
  */
-export function wrap(...policies: BasePolicy[]): Pipeline {
-  return new Pipeline(policies);
+export function wrap(...policies: BasePolicy[]): Pipeline;
+export function wrap(...args: [...BasePolicy[], CommonPolicyOptions]): Pipeline;
+export function wrap(...args: (BasePolicy | CommonPolicyOptions)[]): Pipeline {
+  const last = args[args.length - 1];
+  if (last !== undefined && !(last instanceof BasePolicy) && typeof last === 'object') {
+    return new Pipeline(args.slice(0, -1) as BasePolicy[], last);
+  }
+  return new Pipeline(args as BasePolicy[]);
 }
