@@ -12,3 +12,4 @@ export * from './match.js';
 export * from './plan.js';
 export * from './random.js';
 export * from './span.js';
+export * from './ldfi/index.js';

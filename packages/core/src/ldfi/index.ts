@@ -1,0 +1,31 @@
+/**
+ * LDFI hypothesis solver: minimal hitting sets of the supports (the injection points each
+ * successful execution used), smallest first, skipping what is already known.
+ */
+export {
+  compareAtoms,
+  dedicatedHittingSets,
+  prepareSupports,
+  PreparedSupports,
+  type Atom,
+  type AtomSet,
+  type HittingSetExclusions,
+  type HittingSetQuery,
+  type HittingSetResult,
+  type HittingSetStats,
+  type HittingSetStatus,
+} from './hitting-sets.js';
+export { satHittingSets } from './sat-hitting-sets.js';
+export {
+  defaultSolver,
+  dedicatedSolver,
+  enumerateHittingSets,
+  FAULT_ATOM_SEPARATOR,
+  faultAtom,
+  faultAtomSupport,
+  nextHypotheses,
+  parseFaultAtom,
+  satSolver,
+  SOLVERS,
+  type HittingSetSolver,
+} from './solver.js';
