@@ -29,3 +29,4 @@ export {
   SOLVERS,
   type HittingSetSolver,
 } from './solver.js';
+export * from './engine-types.js';
