@@ -5,7 +5,10 @@
 
 /** Base of every error a policy throws on its own account. `policy` is the policy's name. */
 export class PolicyError extends Error {
-  override name = 'PolicyError';
+  static {
+    // On the prototype, not per instance: a refusal is on the hot path of an open circuit.
+    this.prototype.name = 'PolicyError';
+  }
   constructor(
     message: string,
     readonly policy: string,
@@ -16,7 +19,9 @@ export class PolicyError extends Error {
 
 /** The circuit is open (or half-open with its probes taken): the call was not made. */
 export class BrokenCircuitError extends PolicyError {
-  override name = 'BrokenCircuitError';
+  static {
+    this.prototype.name = 'BrokenCircuitError';
+  }
   constructor(policy: string, message = `circuit breaker "${policy}" is open; the call was not made`) {
     super(message, policy);
   }
@@ -24,7 +29,9 @@ export class BrokenCircuitError extends PolicyError {
 
 /** The circuit was isolated by hand (`isolate()`): the call was not made. */
 export class IsolatedCircuitError extends BrokenCircuitError {
-  override name = 'IsolatedCircuitError';
+  static {
+    this.prototype.name = 'IsolatedCircuitError';
+  }
   constructor(policy: string) {
     super(policy, `circuit breaker "${policy}" is isolated; the call was not made`);
   }
@@ -32,7 +39,9 @@ export class IsolatedCircuitError extends BrokenCircuitError {
 
 /** The bulkhead's concurrency and queue are both full: the call was not made. */
 export class BulkheadRejectedError extends PolicyError {
-  override name = 'BulkheadRejectedError';
+  static {
+    this.prototype.name = 'BulkheadRejectedError';
+  }
   constructor(
     policy: string,
     readonly executionSlots: number,
@@ -44,7 +53,9 @@ export class BulkheadRejectedError extends PolicyError {
 
 /** The call did not finish within its deadline. */
 export class TimeoutError extends PolicyError {
-  override name = 'TimeoutError';
+  static {
+    this.prototype.name = 'TimeoutError';
+  }
   readonly code = 'ETIMEDOUT';
   constructor(
     policy: string,
@@ -56,7 +67,9 @@ export class TimeoutError extends PolicyError {
 
 /** The rate limiter had no token for the call: it was not made. */
 export class RateLimitedError extends PolicyError {
-  override name = 'RateLimitedError';
+  static {
+    this.prototype.name = 'RateLimitedError';
+  }
   constructor(
     policy: string,
     /** When a token will be available again. */
@@ -68,7 +81,9 @@ export class RateLimitedError extends PolicyError {
 
 /** The caller's AbortSignal fired before the call finished. */
 export class CancelledError extends PolicyError {
-  override name = 'AbortError';
+  static {
+    this.prototype.name = 'AbortError';
+  }
   constructor(
     policy: string,
     readonly reason?: unknown,

@@ -87,21 +87,25 @@ interface Bucket {
 export class RollingStats {
   readonly windowMs: number;
   private readonly bucketMs: number;
-  private readonly buckets: Bucket[];
-  private current: Bucket;
-  private currentEnd: number;
-  /** Counts since creation, for monotonic counters (Prometheus). */
-  readonly cumulative: Float64Array = new Float64Array(N_OUTCOMES);
+  private readonly bucketCount: number;
+  // Made on the first record: a policy that is created and never used (or created per request,
+  // as some code does with breakers) costs a few fields, not ten typed arrays.
+  private buckets: Bucket[] | undefined;
+  private current: Bucket | undefined;
+  private currentEnd = -Infinity;
+  private counted: Float64Array | undefined;
   private readonly now: () => number;
 
   constructor(options: RollingStatsOptions = {}) {
     this.windowMs = options.windowMs ?? 10_000;
-    const n = options.buckets ?? 10;
-    this.bucketMs = this.windowMs / n;
+    this.bucketCount = options.buckets ?? 10;
+    this.bucketMs = this.windowMs / this.bucketCount;
     this.now = options.now ?? nowMs;
-    this.buckets = Array.from({ length: n }, () => ({ start: -Infinity, counts: new Float64Array(N_OUTCOMES), latency: undefined, latencySum: 0, latencyCount: 0, latencyMax: 0 }));
-    this.current = this.buckets[0]!;
-    this.currentEnd = -Infinity;
+  }
+
+  /** Counts since creation by outcome code, for monotonic counters (Prometheus). */
+  get cumulative(): Float64Array {
+    return (this.counted ??= new Float64Array(N_OUTCOMES));
   }
 
   /**
@@ -109,10 +113,9 @@ export class RollingStats {
    * time the execution ended, when you have it: a clock read is a noticeable part of a fast call.
    */
   record(outcome: OutcomeCode, durationMs = -1, at?: number): void {
-    this.cumulative[outcome]!++;
-    let b = this.current;
+    (this.counted ??= new Float64Array(N_OUTCOMES))[outcome]!++;
     const t = at ?? this.now();
-    if (t >= this.currentEnd) b = this.rotate(t);
+    const b = t >= this.currentEnd || this.current === undefined ? this.rotate(t) : this.current;
     b.counts[outcome]!++;
     if (durationMs >= 0) {
       const lat = (b.latency ??= new Uint32Array(N_LATENCY));
@@ -123,9 +126,21 @@ export class RollingStats {
     }
   }
 
+  private allBuckets(): Bucket[] {
+    return (this.buckets ??= Array.from({ length: this.bucketCount }, () => ({
+      start: -Infinity,
+      counts: new Float64Array(N_OUTCOMES),
+      latency: undefined,
+      latencySum: 0,
+      latencyCount: 0,
+      latencyMax: 0,
+    })));
+  }
+
   private rotate(t: number): Bucket {
+    const buckets = this.allBuckets();
     const slot = Math.floor(t / this.bucketMs);
-    const b = this.buckets[slot % this.buckets.length]!;
+    const b = buckets[slot % buckets.length]!;
     const start = slot * this.bucketMs;
     if (b.start !== start) {
       b.start = start;
@@ -142,6 +157,7 @@ export class RollingStats {
 
   /** The buckets still inside the window at time `t`. */
   private live(t: number): Bucket[] {
+    if (this.buckets === undefined) return [];
     const oldest = (Math.floor(t / this.bucketMs) - this.buckets.length + 1) * this.bucketMs;
     return this.buckets.filter((b) => b.start >= oldest && b.start <= t);
   }
@@ -184,6 +200,7 @@ export class RollingStats {
 
   /** Counts since the policy was made, by outcome. */
   totals(): Record<OutcomeName, number> {
-    return Object.fromEntries(OUTCOMES.map((k, i) => [k, this.cumulative[i]!])) as Record<OutcomeName, number>;
+    const c = this.counted;
+    return Object.fromEntries(OUTCOMES.map((k, i) => [k, c === undefined ? 0 : c[i]!])) as Record<OutcomeName, number>;
   }
 }
