@@ -130,8 +130,20 @@ export function isTraceComplete(spans: readonly SpanData[], entryParent?: string
   const entry = orphans[0];
   if (orphans.length !== 1 || entry!.kind !== 'server' || (entry!.parentSpanId ?? undefined) !== entryParent) return false;
   const served = new Set(spans.filter((s) => s.kind === 'server' && s.parentSpanId).map((s) => s.parentSpanId));
+  // A call made under a resilience policy is a child of the policy's internal span, not of the
+  // server span that counted it: charge it to the nearest server ancestor.
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  const serverOf = (s: SpanData): string | undefined => {
+    let parent = s.parentSpanId === undefined ? undefined : byId.get(s.parentSpanId);
+    for (let hops = 0; parent && parent.kind === 'internal' && hops < 64; hops++) parent = parent.parentSpanId === undefined ? undefined : byId.get(parent.parentSpanId);
+    return parent?.kind === 'server' ? parent.spanId : undefined;
+  };
   const callsUnder = new Map<string, number>();
-  for (const s of spans) if (s.kind === 'client' && s.parentSpanId) callsUnder.set(s.parentSpanId, (callsUnder.get(s.parentSpanId) ?? 0) + 1);
+  for (const s of spans) {
+    if (s.kind !== 'client') continue;
+    const server = serverOf(s);
+    if (server !== undefined) callsUnder.set(server, (callsUnder.get(server) ?? 0) + 1);
+  }
   return spans.every((s) => {
     const calls = s.attributes['labcoat.calls'];
     if (s.kind === 'server' && typeof calls === 'number' && (callsUnder.get(s.spanId) ?? 0) < calls) return false;
