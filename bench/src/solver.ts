@@ -29,7 +29,8 @@
  *     node bench/dist/solver.js [--quick] [--rounds N] [--k N] [--no-sat] [--sat-stride N]
  *                               [--sat-budget MS] [--sat-round-budget MS]
  */
-import { dedicatedSolver, nextHypotheses, prepareSupports, satSolver, type HittingSetQuery, type HittingSetSolver } from '@labcoat/core';
+import { dedicatedSolver, nextHypotheses, prepareSupports, type HittingSetQuery, type HittingSetSolver } from '@labcoat/core';
+import { satSolver } from '@labcoat/core/sat';
 import { cpus } from 'node:os';
 import { median, round } from './stats.js';
 

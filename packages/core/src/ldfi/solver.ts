@@ -5,7 +5,6 @@
 import { LabcoatInputError } from '../errors.js';
 import { show } from '../faults/kind.js';
 import { dedicatedHittingSets, type Atom, type AtomSet, type HittingSetQuery, type HittingSetResult } from './hitting-sets.js';
-import { satHittingSets } from './sat-hitting-sets.js';
 
 /** Something that enumerates minimal hitting sets under the contract of `HittingSetQuery`. */
 export interface HittingSetSolver {
@@ -16,11 +15,11 @@ export interface HittingSetSolver {
 /** The dedicated depth-first search (MMCS over bitsets); see hitting-sets.ts. */
 export const dedicatedSolver: HittingSetSolver = { name: 'dedicated', enumerate: dedicatedHittingSets };
 
-/** The SAT-based enumerator (logic-solver / MiniSat); see sat-hitting-sets.ts. */
-export const satSolver: HittingSetSolver = { name: 'sat', enumerate: satHittingSets };
-
-/** Both enumerators by name, e.g. for an engine option `--solver sat`. */
-export const SOLVERS: ReadonlyMap<string, HittingSetSolver> = new Map([dedicatedSolver, satSolver].map((s) => [s.name, s]));
+/**
+ * The enumerators available without loading logic-solver, by name. The SAT-based one lives at
+ * `@labcoat/core/sat` (`satSolver`, and `ALL_SOLVERS` with both).
+ */
+export const SOLVERS: ReadonlyMap<string, HittingSetSolver> = new Map([dedicatedSolver].map((s) => [s.name, s]));
 
 /**
  * The solver used when none is named: the faster one on bench/src/solver.ts (10,000 points,

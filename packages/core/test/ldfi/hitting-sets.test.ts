@@ -5,12 +5,12 @@ import {
   compareAtoms,
   dedicatedHittingSets,
   prepareSupports,
-  satHittingSets,
   type Atom,
   type HittingSetExclusions,
   type HittingSetQuery,
   type HittingSetResult,
 } from '../../src/ldfi/index.js';
+import { satHittingSets } from '../../src/ldfi/sat.js';
 import { RUNS, whereOf } from '../helpers.js';
 
 const ENUMERATORS = [

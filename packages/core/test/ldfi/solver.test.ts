@@ -11,10 +11,9 @@ import {
   nextHypotheses,
   parseFaultAtom,
   prepareSupports,
-  satSolver,
-  SOLVERS,
   type HittingSetSolver,
 } from '../../src/ldfi/index.js';
+import { ALL_SOLVERS as SOLVERS, satSolver } from '../../src/ldfi/sat.js';
 import { pointId } from '../../src/index.js';
 import { RUNS, whereOf } from '../helpers.js';
 
