@@ -43,6 +43,8 @@ export const ATTR = {
   fault: 'labcoat.fault',
   /** Id of the plan that injected the fault. */
   planId: 'labcoat.plan.id',
+  /** Id of the production attack that injected the fault (`atk_…`). */
+  attackId: 'labcoat.attack.id',
   /** 1-based attempt number of this call within the request. */
   attempt: 'labcoat.attempt',
   /** The route template a server span served. */

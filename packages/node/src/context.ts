@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Baggage, type CompiledPlan } from '@labcoat/core';
+import type { AttackMark } from './attacks/mark.js';
 
 /**
  * What labcoat knows about the request being served: its trace position, its baggage (forwarded
@@ -18,8 +19,16 @@ export class RequestContext {
     /** Set by server adapters once the framework knows the route template. */
     public route?: string,
     /** Shared by a request's context and its children (policy scopes). */
-    private readonly counters: RequestCounters = { calls: 0, attempts: undefined },
+    private readonly counters: RequestCounters = { calls: 0, attempts: undefined, mark: undefined },
   ) {}
+
+  /** The request's verified attack mark: undefined until first looked at, null when absent or invalid. */
+  get attackMark(): AttackMark | null | undefined {
+    return this.counters.mark;
+  }
+  set attackMark(mark: AttackMark | null | undefined) {
+    this.counters.mark = mark;
+  }
 
   /** Dependency calls started so far by this request in this process. */
   get calls(): number {
@@ -51,6 +60,7 @@ export class RequestContext {
 interface RequestCounters {
   calls: number;
   attempts: Map<string, number> | undefined;
+  mark: AttackMark | null | undefined;
 }
 
 /** One store for the whole process, so every labcoat instance and adapter sees the same request. */

@@ -21,7 +21,8 @@ export { hmacMac } from './mac.js';
 export { extract, inject, outboundHeaders, nodeHeadersGetter, envGetter, type CarrierGetter, type CarrierSetter, type ExtractedContext, type OutboundHeaders } from './propagation.js';
 export { TargetResolver, SERVICE_HEADER } from './targets.js';
 export { LiveSpan } from './spans.js';
-export { newStats, totalInjections, type LabcoatStats } from './stats.js';
+export { newStats, totalInjections, type LabcoatStats, type AttackStats } from './stats.js';
+export { AttackClient, ATTACK_BAGGAGE_KEY, encodeMark, decodeMark, type AttackOptions, type AttackState, type ActiveAttack, type AttackMark } from './attacks/index.js';
 export type { SpanExporter } from './exporters/exporter.js';
 export { InMemoryExporter } from './exporters/memory.js';
 export { OtlpHttpExporter, type OtlpHttpExporterOptions } from './exporters/otlp-http.js';
@@ -40,7 +41,7 @@ export interface InitOptions extends LabcoatOptions {
 
 /** A started SDK with a way to undo what `init` installed. */
 export interface Initialized extends Labcoat {
-  /** Restores fetch and node:http, flushes spans, and clears the global instance. */
+  /** Restores fetch and node:http, stops the attack feed, flushes spans, and clears the global instance. */
   close(): Promise<void>;
 }
 
@@ -63,3 +64,7 @@ export function init(options: InitOptions = {}): Initialized {
     },
   });
 }
+// For transports outside this package (the sidecar proxy in `labcoat`): W3C ids from the pooled generator.
+export { newTraceId, newSpanId } from './ids.js';
+// Resilience policies are also at `@labcoat/node/policies`.
+export * from './policies/index.js';

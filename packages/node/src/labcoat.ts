@@ -16,6 +16,8 @@ import {
   type SpanData,
   type SpanKind,
 } from '@labcoat/core';
+import { AttackClient, resolveAttackOptions, type AttackOptions } from './attacks/client.js';
+import type { AttackMark } from './attacks/mark.js';
 import { nowMs } from './clock.js';
 import { RequestContext, currentContext, runWithContext } from './context.js';
 import type { SpanExporter } from './exporters/exporter.js';
@@ -51,6 +53,12 @@ export interface LabcoatOptions {
   announce?: boolean;
   /** Environment to read fallbacks from (default `process.env`). */
   env?: Record<string, string | undefined>;
+  /**
+   * Production attacks from a labcoat control plane: `{ url, token, entry?, leaseMs? }` (env
+   * `LABCOAT_CONTROL_URL`, `LABCOAT_CONTROL_TOKEN`, `LABCOAT_ATTACK_ENTRY=1`); `false` turns them
+   * off whatever the environment says. Needs the shared `key` to verify the feed.
+   */
+  attacks?: AttackOptions | false;
 }
 
 /** One dependency call in flight: its point, its span, its headers and, if a fault fires, what to do. */
@@ -115,6 +123,8 @@ export class Labcoat {
   readonly targets: TargetResolver;
   readonly exporter: SpanExporter | undefined;
   readonly announce: boolean;
+  /** Production attacks: the feed's state, the attacks held, entry marking (see {@link AttackClient}). */
+  readonly attacks: AttackClient;
   private readonly mac: PlanMac | undefined;
   private readonly verifier: PlanVerifier;
   private readonly routes: Map<string, RouteTemplate[]>;
@@ -137,6 +147,7 @@ export class Labcoat {
     this.announce = options.announce ?? true;
     this.exporter = makeExporter(options.exporter, env, this.stats);
     this.processContext = this.contextFromEnv(env);
+    this.attacks = new AttackClient(resolveAttackOptions(options.attacks, env, service), this.mac, this.stats);
   }
 
   /** The in-memory exporter's spans, when the exporter is `'memory'`. */
@@ -209,7 +220,19 @@ export class Labcoat {
     const span = this.startSpan(method, 'server', traceId, parent?.spanId);
     span.setAttribute('http.request.method', method);
     if (plan) span.setAttribute(ATTR.planId, plan.id);
-    const context = new RequestContext(traceId, span.spanId, parent?.flags ?? 1, extracted.tracestate, extracted.baggage, plan);
+    let baggage = extracted.baggage;
+    let mark: AttackMark | undefined;
+    // An entry holding attacks decides here which ones this request joins (one check when none are held).
+    if (this.attacks.entry && this.attacks.active.length !== 0) {
+      try {
+        const joined = this.attacks.enter(traceId, baggage, method, path, () => this.routeOf(this.service, path));
+        if (joined) ({ baggage, mark } = joined);
+      } catch {
+        this.stats.internalErrors++;
+      }
+    }
+    const context = new RequestContext(traceId, span.spanId, parent?.flags ?? 1, extracted.tracestate, baggage, plan);
+    if (mark) context.attackMark = mark;
     return {
       context,
       span,
@@ -269,6 +292,8 @@ export class Labcoat {
     let action: FaultAction | undefined;
     try {
       action = ctx?.plan ? this.decide(ctx, ctx.plan, point, id, attempt, span) : undefined;
+      // Production attacks, when no plan rule fired (one check when none are held).
+      if (action === undefined && ctx !== undefined && this.attacks.active.length !== 0) action = this.decideAttack(ctx, point, id, attempt, span);
     } catch {
       this.stats.internalErrors++;
       action = undefined;
@@ -295,6 +320,16 @@ export class Labcoat {
     return undefined;
   }
 
+  private decideAttack(ctx: RequestContext, point: PointDescriptor, id: string, attempt: number, span: LiveSpan): FaultAction | undefined {
+    const hit = this.attacks.decide(ctx, point, id, attempt);
+    if (!hit) return undefined;
+    const label = hit.attack.fault.label;
+    this.stats.injections[label] = (this.stats.injections[label] ?? 0) + 1;
+    span.setAttribute(ATTR.fault, label);
+    span.setAttribute(ATTR.attackId, hit.attack.id);
+    return hit.action;
+  }
+
   // ---- lifecycle ---------------------------------------------------------------------------
 
   /** Sends queued spans. */
@@ -302,8 +337,10 @@ export class Labcoat {
     return this.exporter?.flush() ?? Promise.resolve();
   }
 
-  shutdown(): Promise<void> {
-    return this.exporter?.shutdown() ?? Promise.resolve();
+  /** Stops the attack feed (dropping its attacks) and sends queued spans. */
+  async shutdown(): Promise<void> {
+    await this.attacks.close();
+    await this.exporter?.shutdown();
   }
 
   private contextFromEnv(env: Record<string, string | undefined>): RequestContext | undefined {
