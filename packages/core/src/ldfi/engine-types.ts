@@ -88,6 +88,23 @@ export interface ExplorerOptions {
   readonly stopAtFirstFailure?: boolean;
   /** Seed for anything randomised (verification sampling); runs are reproducible. */
   readonly seed?: number;
+  /**
+   * `precise` (default): supports leave out calls whose result the success did not use (optional,
+   * discarded by a fallback, hedge losers, beneath a failed call); each such hint is verified by
+   * injecting it. `plain`: every call in the trace supports the success (Netflix's trace lineage).
+   */
+  readonly lineage?: 'precise' | 'plain';
+  /** Most faults in one batched experiment (default 64). */
+  readonly batchSize?: number;
+  /**
+   * Fraction of tolerated batches re-tested through one sampled hypothesis they covered, to check the
+   * monotonicity assumption (default 0.1; the first tolerated batch is always checked). 0 turns it off.
+   */
+  readonly verifyRate?: number;
+  /** Stop once this many milliseconds have passed since the first `next()` (measured with `now`). */
+  readonly maxDurationMs?: number;
+  /** Clock for `maxDurationMs`, ms (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 /** Where an exploration stands, or how it ended. */
@@ -105,6 +122,16 @@ export interface ExplorationResult {
   readonly stopped: 'certified' | 'budget' | 'first-failure' | 'baseline-failed' | 'nondeterministic-baseline' | 'unexplainable';
   /** Warnings for the report: nondeterminism, flakes, incomplete traces, order-dependent results, monotonicity violations. */
   readonly notes: readonly string[];
+  /** False while the exploration is still running (`stopped` then reads `budget`: what is known so far). */
+  readonly finished?: boolean;
+  /** Hypotheses made only of critical faults that were skipped (`skipCritical`): expected to fail, not run. */
+  readonly skippedCritical?: readonly (readonly Fault[])[];
+  /** Fault sets injected and tolerated (hypotheses, batches and their parts). */
+  readonly tolerated?: number;
+  /** Precise-lineage hints: atoms left out of supports, and how many were verified by injection or refuted. */
+  readonly hints?: { readonly total: number; readonly verified: number; readonly refuted: number; readonly pending: number };
+  /** Whether batching relied on monotonicity, how many sampled subsets re-tested it, and how many contradicted it. */
+  readonly monotonicity?: { readonly assumed: boolean; readonly checks: number; readonly violations: number };
 }
 
 /**

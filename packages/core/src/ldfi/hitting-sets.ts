@@ -73,6 +73,15 @@ export interface HittingSetQuery<A extends Atom = Atom> {
    * request succeeds is more likely to matter). A Map gives 0 to atoms it does not list.
    */
   readonly weight?: ReadonlyMap<A, number> | ((atom: A) => number);
+  /**
+   * With a `limit`: stop as soon as `limit` sets that no exclusion skips are found, instead of
+   * enumerating the whole last size and ordering it. The sets of that last size then come in the
+   * dedicated search's order (branching on the smallest unhit support, its heavier atoms first)
+   * rather than in the heuristic order, and the status is `limit`. For an engine that asks for the
+   * next few hypotheses while the minimal sets of one size number in the hundreds of thousands.
+   * The SAT enumerator ignores it.
+   */
+  readonly firstFound?: boolean;
 }
 
 /**
@@ -187,6 +196,8 @@ export interface CompiledQuery<A extends Atom = Atom> {
   readonly limit: number;
   /** Absolute `performance.now()` deadline, or Infinity. */
   readonly deadline: number;
+  /** Stop a size's search once `limit` non-excluded sets are found (see `HittingSetQuery.firstFound`). */
+  readonly firstFound: boolean;
   readonly startedAt: number;
   /** Set when the answer is known without searching. */
   readonly early?: { readonly status: HittingSetStatus; readonly emptySupports: readonly number[] };
@@ -465,14 +476,18 @@ export function compileQuery<A extends Atom>(query: HittingSetQuery<A>): Compile
     maxSize,
     limit,
     deadline,
+    firstFound: query.firstFound === true && limit !== Infinity,
     startedAt,
     ...(early ? { early } : {}),
   };
 }
 
-/** True when an exclusion skips this minimal hitting set (sorted indices). */
-export function isExcluded(q: CompiledQuery, set: Int32Array): boolean {
-  for (const f of q.failures) if (isSortedSubset(f, set)) return true;
+/**
+ * True when an exclusion skips this minimal hitting set (sorted indices). `failuresChecked`: the
+ * caller's search already left out supersets of failures.
+ */
+export function isExcluded(q: CompiledQuery, set: Int32Array, failuresChecked = false): boolean {
+  if (!failuresChecked) for (const f of q.failures) if (isSortedSubset(f, set)) return true;
   if (q.tried.size > 0 && q.tried.has(indexKey(set))) return true;
   for (const t of q.tolerated) if (isSortedSubset(set, t)) return true;
   return false;
@@ -485,6 +500,8 @@ export interface LevelSearch {
   /** The deadline passed during the search: `sets` may be incomplete. */
   readonly timedOut: boolean;
   readonly work: number;
+  /** The search stopped after `want` non-excluded sets (`firstFound`): `sets` holds only those. */
+  readonly stoppedEarly?: boolean;
 }
 
 /**
@@ -493,7 +510,7 @@ export interface LevelSearch {
  * order within a size needs the whole size searched; at LDFI sizes (k ≤ 3) a size costs far less
  * than one experiment.
  */
-export function runLevels<A extends Atom>(q: CompiledQuery<A>, solver: string, searchSize: (size: number) => LevelSearch): HittingSetResult<A> {
+export function runLevels<A extends Atom>(q: CompiledQuery<A>, solver: string, searchSize: (size: number, want: number) => LevelSearch): HittingSetResult<A> {
   if (q.early) return result(q, solver, [], q.early.status, q.early.emptySupports, 0, q.early.status === 'complete' ? q.maxSize : 0);
   const found: Int32Array[] = [];
   let status: HittingSetStatus = 'complete';
@@ -510,12 +527,17 @@ export function runLevels<A extends Atom>(q: CompiledQuery<A>, solver: string, s
       status = 'deadline';
       break;
     }
-    const level = searchSize(size);
+    const level = searchSize(size, q.firstFound ? q.limit - found.length : Infinity);
     work += level.work;
-    const kept = level.sets.filter((s) => !isExcluded(q, s)).sort(compareIndexSets);
+    const kept = level.sets.filter((s) => !isExcluded(q, s));
+    if (!level.stoppedEarly) kept.sort(compareIndexSets);
     for (const s of kept) found.push(s);
     if (level.timedOut) {
       status = 'deadline';
+      break;
+    }
+    if (level.stoppedEarly) {
+      status = 'limit';
       break;
     }
     sizeSearched = size;
@@ -607,8 +629,10 @@ class Mmcs {
    * minimal set exactly once, no dedupe table. Adding x empties another member's `crit` exactly
    * when x makes that member redundant, so that branch can never become minimal and is cut.
    */
-  search(size: number): LevelSearch {
+  search(size: number, want = Infinity, q?: CompiledQuery): LevelSearch {
     const { W, cover, clauseSize, clauses, cand, failuresByAtom, failureSize, deadline } = this;
+    let wanted = 0;
+    let stoppedEarly = false;
     const uncov = new Uint32Array((size + 1) * W);
     for (let c = 0; c < this.m; c++) uncov[c >>> 5]! |= 1 << (c & 31);
     // crit row (d, j) = clauses only S[j] hits when |S| = d: offset (d * size + j) * W.
@@ -647,7 +671,7 @@ class Mmcs {
       for (const x of C) {
         // The clock is read every 1,024 candidates: each costs a few passes over W words.
         if ((++work & 1023) === 0 && now() > deadline) timedOut = true;
-        if (timedOut) break;
+        if (timedOut || stoppedEarly) break;
         const cx = x * W;
         let superFailure = false;
         const fs = failuresByAtom[x]!;
@@ -677,7 +701,12 @@ class Mmcs {
             if (minimal) {
               S[d] = x;
               if (last) {
-                sets.push(S.slice().sort());
+                const set = S.slice().sort();
+                if (want === Infinity) sets.push(set);
+                else if (!isExcluded(q!, set, true)) {
+                  sets.push(set);
+                  if (++wanted >= want) stoppedEarly = true;
+                }
               } else {
                 const own = ((d + 1) * size + d) * W;
                 for (let w = 0; w < W; w++) crit[own + w] = cover[cx + w]! & uncov[u + w]!;
@@ -692,7 +721,7 @@ class Mmcs {
       for (const x of C) cand[x] = 1; // after a timeout some were not restored
     };
     visit(0);
-    return { sets, timedOut, work };
+    return { sets, timedOut, work, ...(stoppedEarly ? { stoppedEarly } : {}) };
   }
 }
 
@@ -713,5 +742,5 @@ export function dedicatedHittingSets<A extends Atom>(query: HittingSetQuery<A>):
   const q = compileQuery(query);
   if (q.early) return runLevels(q, 'dedicated', () => ({ sets: [], timedOut: false, work: 0 }));
   const mmcs = new Mmcs(q);
-  return runLevels(q, 'dedicated', (size) => mmcs.search(size));
+  return runLevels(q, 'dedicated', (size, want) => mmcs.search(size, want, q));
 }

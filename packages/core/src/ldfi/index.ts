@@ -15,7 +15,6 @@ export {
   type HittingSetStats,
   type HittingSetStatus,
 } from './hitting-sets.js';
-export { satHittingSets } from './sat-hitting-sets.js';
 export {
   defaultSolver,
   dedicatedSolver,
@@ -25,8 +24,17 @@ export {
   faultAtomSupport,
   nextHypotheses,
   parseFaultAtom,
-  satSolver,
   SOLVERS,
   type HittingSetSolver,
 } from './solver.js';
 export * from './engine-types.js';
+export {
+  analyseExecution,
+  plainSupport,
+  type CallRecord,
+  type ExecutionLineage,
+  type ExpectReason,
+  type HintReason,
+  type LineageModes,
+} from './lineage.js';
+export { Explorer, faultToAtom, pointTarget } from './explorer.js';

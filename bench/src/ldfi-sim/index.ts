@@ -1,0 +1,3 @@
+export * from './model.js';
+export * from './generate.js';
+export * from './baselines.js';
