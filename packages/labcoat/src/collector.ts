@@ -22,6 +22,8 @@ export interface CollectorOptions {
  */
 export class Collector {
   readonly spans: SpanData[] = [];
+  /** The same spans by trace id, so that looking up one trace does not scan them all. */
+  private readonly byTrace = new Map<string, SpanData[]>();
   private waiters = new Set<() => void>();
   private constructor(
     private readonly server: http.Server,
@@ -72,13 +74,27 @@ export class Collector {
 
   private add(spans: SpanData[]): void {
     this.spans.push(...spans);
-    if (this.spans.length > this.maxSpans) this.spans.splice(0, this.spans.length - this.maxSpans);
+    for (const s of spans) {
+      const list = this.byTrace.get(s.traceId);
+      if (list) list.push(s);
+      else this.byTrace.set(s.traceId, [s]);
+    }
+    if (this.spans.length > this.maxSpans) {
+      // Drop a tenth more than needed, so the index is not rebuilt on every batch once full.
+      this.spans.splice(0, this.spans.length - Math.floor(this.maxSpans * 0.9));
+      this.byTrace.clear();
+      for (const s of this.spans) {
+        const list = this.byTrace.get(s.traceId);
+        if (list) list.push(s);
+        else this.byTrace.set(s.traceId, [s]);
+      }
+    }
     for (const w of this.waiters) w();
   }
 
   /** Spans of one trace received so far. */
   trace(traceId: string): SpanData[] {
-    return this.spans.filter((s) => s.traceId === traceId);
+    return [...(this.byTrace.get(traceId) ?? [])];
   }
 
   /** Waits until the trace's spans satisfy `done`, or `timeoutMs` passes; returns what arrived. */
@@ -103,6 +119,7 @@ export class Collector {
 
   clear(): void {
     this.spans.length = 0;
+    this.byTrace.clear();
   }
 
   async close(): Promise<void> {

@@ -62,9 +62,9 @@ describe('labcoat plan', () => {
   });
 });
 
-describe('labcoat demo', () => {
+describe('labcoat demo --plans', () => {
   test('runs the example services, every signed plan hits only its point, and stops everything', () => {
-    const r = labcoat(['demo', '--json']);
+    const r = labcoat(['demo', '--plans', '--json']);
     assert.equal(r.code, 0, `${r.err}\n${r.out}`);
     const report = JSON.parse(r.out) as { ok: boolean; steps: { name: string; ok: boolean; faultedPoints: string[] }[]; trace: { service: string }[] };
     assert.equal(report.ok, true);
