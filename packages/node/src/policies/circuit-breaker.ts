@@ -631,7 +631,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
       return;
     }
     this.stats.record(Outcome.success, d, at);
-    if (this.successEmitter.size > 0) this.successEmitter.emit({ durationMs: d });
+    if (this.successListened) this.emitSuccess(d);
     if (kind === COUNTED) {
       if (this.st === CLOSED && this.epoch === epoch) {
         const reason = this.breaker.record(false, d >= this.slowCallDurationMs, d, at, 'closed');
@@ -686,7 +686,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (signal !== NEVER && signal.aborted && (error === signal.reason || error instanceof CancelledError)) {
       // The caller gave up: says nothing about the dependency. Free the probe slot it held.
       this.stats.record(Outcome.cancelled, d, end);
-      if (this.failureEmitter.size > 0) this.failureEmitter.emit({ durationMs: d, handled: false, reason: { error } });
+      if (this.failureListened) this.emitFailure(d, false, { error });
       if (kind === PROBE && this.st === HALF_OPEN && this.epoch === epoch) this.probesAdmitted--;
       return;
     }
@@ -696,7 +696,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   /** Records a failed call (thrown, or a result the classifier counts); `failed` is false for an error the classifier ignores. */
   private ended(failed: boolean, cause: number, payload: unknown, kind: number, epoch: number, d: number, end: number): void {
     this.stats.record(Outcome.failure, d, end);
-    if (this.failureEmitter.size > 0) this.failureEmitter.emit({ durationMs: d, handled: failed, reason: cause === CAUSE_ERROR ? { error: payload } : { value: payload } });
+    if (this.failureListened) this.emitFailure(d, failed, cause === CAUSE_ERROR ? { error: payload } : { value: payload });
     if (kind === COUNTED) {
       if (this.st === CLOSED && this.epoch === epoch) {
         const reason = this.breaker.record(failed, d >= this.slowCallDurationMs, d, end, 'closed');

@@ -100,15 +100,31 @@ export abstract class BasePolicy implements Policy {
   readonly stats: RollingStats;
   protected readonly now: () => number;
   protected readonly sdk: Labcoat | undefined;
-  protected readonly successEmitter = new EventEmitter<SuccessEvent>();
-  protected readonly failureEmitter = new EventEmitter<FailureEvent>();
-  readonly onSuccess: Event<SuccessEvent> = this.successEmitter.event;
-  readonly onFailure: Event<FailureEvent> = this.failureEmitter.event;
+  // Made on first subscription: policies are sometimes created per request, and most are never listened to.
+  private successes: EventEmitter<SuccessEvent> | undefined;
+  private failures: EventEmitter<FailureEvent> | undefined;
+
+  get onSuccess(): Event<SuccessEvent> {
+    return (this.successes ??= new EventEmitter()).event;
+  }
+
+  get onFailure(): Event<FailureEvent> {
+    return (this.failures ??= new EventEmitter()).event;
+  }
+
+  /** True when someone listens for successes (build the event only then). */
+  protected get successListened(): boolean {
+    return this.successes !== undefined && this.successes.size > 0;
+  }
+
+  protected get failureListened(): boolean {
+    return this.failures !== undefined && this.failures.size > 0;
+  }
 
   constructor(kind: PolicyKind, options: CommonPolicyOptions = {}) {
     this.name = checkName(kind, options.name);
     this.now = options.now ?? nowMs;
-    this.stats = new RollingStats({ now: this.now, ...options.stats });
+    this.stats = new RollingStats(options.stats === undefined ? { now: this.now } : { now: this.now, ...options.stats });
     this.sdk = options.labcoat;
   }
 
@@ -151,11 +167,13 @@ export abstract class BasePolicy implements Policy {
 
   /** Emits a success event (allocating it only when someone listens). */
   protected emitSuccess(durationMs: number): void {
-    if (this.successEmitter.size > 0) this.successEmitter.emit({ durationMs });
+    const e = this.successes;
+    if (e !== undefined && e.size > 0) e.emit({ durationMs });
   }
 
   protected emitFailure(durationMs: number, handled: boolean, reason: FailureEvent['reason']): void {
-    if (this.failureEmitter.size > 0) this.failureEmitter.emit({ durationMs, handled, reason });
+    const e = this.failures;
+    if (e !== undefined && e.size > 0) e.emit({ durationMs, handled, reason });
   }
 }
 

@@ -3,7 +3,7 @@ import { checkTimerDuration } from './backoff.js';
 import { TimeoutError } from './errors.js';
 import { EventEmitter, type Event } from './events.js';
 import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
-import { abortError, LinkedController } from './signals.js';
+import { abortError, addAbortListener, LinkedController, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkChoice } from './validate.js';
 
@@ -105,6 +105,7 @@ class TimeoutRun<T> {
   /** True once the aggressive promise settled (a later settlement of the function is ignored). */
   private done = false;
   private resolve: ((value: T) => void) | undefined = undefined;
+  private onParentAbort: (() => void) | undefined = undefined;
   private reject: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
@@ -112,15 +113,23 @@ class TimeoutRun<T> {
     readonly ctx: PolicyContext,
     readonly start: number,
   ) {
-    this.link = new LinkedController(ctx.signal);
-    this.inner = { signal: this.link.signal, attempt: ctx.attempt, hedge: ctx.hedge, span: ctx.span };
+    const link = (this.link = new LinkedController(ctx.signal));
+    // The signal is made only if the function reads it (an own getter, so a spread copy keeps it).
+    this.inner = {
+      get signal() {
+        return link.signal;
+      },
+      attempt: ctx.attempt,
+      hedge: ctx.hedge,
+      span: ctx.span,
+    };
     this.timer = setTimeout(fire, policy.timeoutMs, this);
   }
 
   /** The deadline fired. */
   onDeadline(): void {
     // Done, or (cooperative) already cancelled by the caller: that is how it will end, not as a timeout.
-    if (this.done || this.link.signal.aborted) return;
+    if (this.done || this.link.aborted) return;
     const error = new TimeoutError(this.policy.name, this.policy.timeoutMs);
     this.timeoutError = error;
     this.policy.fired(this.ctx, this.start);
@@ -134,7 +143,12 @@ class TimeoutRun<T> {
       this.resolve = resolve;
       this.reject = reject;
     });
-    if (this.ctx.signal !== NEVER) this.link.signal.addEventListener('abort', () => this.onAbort(), { once: true });
+    // The caller (or an outer deadline) giving up is heard on the parent signal, so the function's
+    // own signal still need not exist.
+    if (this.ctx.signal !== NEVER) {
+      this.onParentAbort = () => this.onAbort();
+      addAbortListener(this.ctx.signal, this.onParentAbort);
+    }
     done.then(
       (value) => {
         if (this.done) return;
@@ -187,6 +201,7 @@ class TimeoutRun<T> {
     this.done = true;
     clearTimeout(this.timer);
     this.link.dispose();
+    if (this.onParentAbort !== undefined) removeAbortListener(this.ctx.signal, this.onParentAbort);
   }
 }
 
