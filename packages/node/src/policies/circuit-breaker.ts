@@ -1,6 +1,6 @@
 import { ATTR, LabcoatInputError } from '@labcoat/core';
 import { performance } from 'node:perf_hooks';
-import { nowMs } from '../clock.js';
+import { nowMs, TIME_ORIGIN } from '../clock.js';
 import { ConsecutiveBreaker } from './breaker/consecutive.js';
 import { STRATEGY_CLAIMED, type BreakerStrategy, type CircuitState, type JsonValue } from './breaker/strategy.js';
 import { BrokenCircuitError, CancelledError, IsolatedCircuitError } from './errors.js';
@@ -52,7 +52,7 @@ const DEFAULT_OPEN_MS = 10_000;
 
 const perfNow: () => number = performance.now.bind(performance);
 /** Whether `nowMs()` still is `performance.timeOrigin + performance.now()`, as the fast clock assumes. */
-const FAST_CLOCK = Math.abs(nowMs() - (performance.timeOrigin + performance.now())) < 1;
+const FAST_CLOCK = Math.abs(nowMs() - (TIME_ORIGIN + performance.now())) < 1;
 const P = 'circuitBreaker';
 
 /**
@@ -351,7 +351,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     super('circuit-breaker', options);
     const fast = this.now === nowMs && FAST_CLOCK;
     this.clock = fast ? perfNow : this.now;
-    this.origin = fast ? performance.timeOrigin : 0;
+    this.origin = fast ? TIME_ORIGIN : 0;
     const strategy = options.breaker;
     if (strategy === undefined) {
       this.breaker = new ConsecutiveBreaker(5);
@@ -623,9 +623,15 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** A call returned (or resolved to) `value`. */
   private succeeded(value: unknown, kind: number, epoch: number, start: number): void {
-    const end = this.clock();
-    const d = end - start;
-    const at = end + this.origin;
+    // A success's duration is needed only for slow-call rates, success events and (sampled) latency
+    // statistics; otherwise the call is booked at its start time and the second clock read saved.
+    let d = -1;
+    let at: number;
+    if (this.breaker.countsSlowCalls || this.successListened || this.latencySampled(start)) {
+      const end = this.clock();
+      d = end - start;
+      at = end + this.origin;
+    } else at = start + this.origin;
     if (this.checksResults && this.handle.result(value)) {
       this.ended(true, CAUSE_VALUE, value, kind, epoch, d, at);
       return;

@@ -97,7 +97,13 @@ export function invoke<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
 export abstract class BasePolicy implements Policy {
   abstract readonly kind: PolicyKind;
   readonly name: string;
-  readonly stats: RollingStats;
+  private rolling: RollingStats | undefined;
+  private readonly statsOptions: RollingStatsOptions | undefined;
+
+  /** Rolling outcome counts and latencies (made on first use: creating a policy stays cheap). */
+  get stats(): RollingStats {
+    return (this.rolling ??= new RollingStats(this.statsOptions === undefined ? { now: this.now } : { now: this.now, ...this.statsOptions }));
+  }
   protected readonly now: () => number;
   protected readonly sdk: Labcoat | undefined;
   // Made on first subscription: policies are sometimes created per request, and most are never listened to.
@@ -121,10 +127,16 @@ export abstract class BasePolicy implements Policy {
     return this.failures !== undefined && this.failures.size > 0;
   }
 
+  /** False with a caller's clock (tests): every duration is then measured. */
+  private readonly samplesLatency: boolean;
+  private latencyCalls = 0;
+  private latencySampledAt = -Infinity;
+
   constructor(kind: PolicyKind, options: CommonPolicyOptions = {}) {
     this.name = checkName(kind, options.name);
     this.now = options.now ?? nowMs;
-    this.stats = new RollingStats(options.stats === undefined ? { now: this.now } : { now: this.now, ...options.stats });
+    this.samplesLatency = options.now === undefined;
+    this.statsOptions = options.stats;
     this.sdk = options.labcoat;
   }
 
@@ -163,6 +175,20 @@ export abstract class BasePolicy implements Policy {
         throw error;
       },
     );
+  }
+
+  /**
+   * Whether to measure this call's duration for the latency statistics, where a policy needs the
+   * duration for nothing else: every call at low rates, one in eight (and at least one per 50 ms)
+   * at high rates. Percentiles from such a sample are as good as from every call; a clock read is
+   * ~40 ns, a noticeable part of a fast call. Counts are always exact.
+   */
+  protected latencySampled(start: number): boolean {
+    if (!this.samplesLatency || (++this.latencyCalls & 7) === 0 || start - this.latencySampledAt >= 50) {
+      this.latencySampledAt = start;
+      return true;
+    }
+    return false;
   }
 
   /** Emits a success event (allocating it only when someone listens). */

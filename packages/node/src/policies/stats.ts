@@ -54,6 +54,8 @@ export interface StatsSnapshot {
   /** Failures (failure, timeout) over executions that were attempted (total minus refusals and cancellations), 0–1. */
   readonly errorRate: number;
   readonly latencyMs: {
+    /** How many durations the figures come from (policies measure a sample of calls at high rates). */
+    readonly samples: number;
     readonly mean: number;
     readonly p50: number;
     readonly p90: number;
@@ -194,7 +196,7 @@ export class RollingStats {
       counts: named,
       total,
       errorRate: attempted === 0 ? 0 : (named.failure + named.timeout) / attempted,
-      latencyMs: { mean: n === 0 ? 0 : sum / n, p50: percentile(50), p90: percentile(90), p99: percentile(99), p995: percentile(99.5), max, percentile },
+      latencyMs: { samples: n, mean: n === 0 ? 0 : sum / n, p50: percentile(50), p90: percentile(90), p99: percentile(99), p995: percentile(99.5), max, percentile },
     };
   }
 

@@ -738,3 +738,17 @@ describe('construction', () => {
     assert.equal(await b.execute(() => p), 42);
   });
 });
+
+describe('latency sampling on the default clock', () => {
+  test('counts every call but measures a sample of fast successes; a custom clock measures all', async () => {
+    const sampled = circuitBreaker({ name: 'sampled' });
+    for (let i = 0; i < 4000; i++) await sampled.execute(() => i);
+    const snap = sampled.stats.snapshot();
+    assert.equal(snap.counts.success, 4000, 'counts are exact');
+    assert.ok(snap.latencyMs.samples >= 4000 / 8 && snap.latencyMs.samples < 4000, `sampled ${snap.latencyMs.samples} of 4000`);
+    let t = 0;
+    const exact = circuitBreaker({ name: 'exact', now: () => t++ });
+    for (let i = 0; i < 100; i++) await exact.execute(() => i);
+    assert.equal(exact.stats.snapshot().latencyMs.samples, 100);
+  });
+});
