@@ -135,17 +135,24 @@ async function spansOnlyPostgres(url: string): Promise<{ ingest: (spans: readonl
   };
 }
 
-/** Alternating rounds: each contender ingests BATCHES_PER_ROUND fresh batches, one transaction each; spans/s per round. */
+/**
+ * Alternating rounds: each contender ingests BATCHES_PER_ROUND fresh batches, one transaction each;
+ * spans/s per round (wall), and spans per CPU-second of this process (SQLite works in it; for
+ * PostgreSQL it is only the client's share) under the key `<name> cpu`.
+ */
 async function directRounds(contenders: Record<string, (spans: readonly SpanData[]) => unknown>): Promise<Record<string, number>> {
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).flatMap((k) => [[k, []], [`${k} cpu`, []]]));
   for (const fn of Object.values(contenders)) for (let i = 0; i < 3; i++) await fn(batchOf(Date.now())); // warm up
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, fn] of Object.entries(contenders)) {
       const now = Date.now();
       const batches = Array.from({ length: BATCHES_PER_ROUND }, () => batchOf(now));
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (const b of batches) await fn(b);
       samples[name]!.push((BATCHES_PER_ROUND * BATCH) / ((performance.now() - t0) / 1000));
+      const c = process.cpuUsage(c0);
+      samples[`${name} cpu`]!.push((BATCHES_PER_ROUND * BATCH) / ((c.user + c.system) / 1e6));
     }
   }
   return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
@@ -383,7 +390,8 @@ async function graphFigures(store: Store, naive: (sinceMs: number) => Promise<nu
 
 const dir = mkdtempSync(join(os.tmpdir(), 'labcoat-bench-cp-'));
 const cpus = os.cpus();
-console.log(`control-plane — Node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}; batches of ${BATCH} spans; median of ${ROUNDS} rounds of ${BATCHES_PER_ROUND} batches (direct), ${HTTP_SECONDS} s × ${HTTP_CONNECTIONS} connections (HTTP)`);
+const loadBefore = os.loadavg()[0]!;
+console.log(`control-plane — Node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, load average ${loadBefore.toFixed(1)}; batches of ${BATCH} spans; median of ${ROUNDS} rounds of ${BATCHES_PER_ROUND} batches (direct), ${HTTP_SECONDS} s × ${HTTP_CONNECTIONS} connections (HTTP)`);
 
 const result: Record<string, unknown> = {};
 try {
@@ -395,13 +403,15 @@ try {
   const sqliteHttp = await serverHttp(join(dir, 'http.db'));
   const collector = await collectorHttp();
   console.log('\nSQLite (WAL, synchronous=FULL): spans/s');
-  console.log(`  direct, spans only (baseline)      ${Math.round(direct['spans only (baseline)']!)}`);
-  console.log(`  direct, labcoat store              ${Math.round(direct['labcoat store']!)}   (${round(direct['labcoat store']! / direct['spans only (baseline)']!, 2)}× the baseline)`);
+  console.log(`  direct, spans only (baseline)      ${Math.round(direct['spans only (baseline)']!)}   (${Math.round(direct['spans only (baseline) cpu']!)} per CPU-second)`);
+  console.log(`  direct, labcoat store              ${Math.round(direct['labcoat store']!)}   (${Math.round(direct['labcoat store cpu']!)} per CPU-second; ${round(direct['labcoat store']! / direct['spans only (baseline)']!, 2)}× the baseline)`);
   console.log(`  HTTP, in-memory Collector (baseline) ${Math.round(collector.spansPerSec)}   (${Math.round(collector.spansPerCpuSec)} per CPU-second of the collector)`);
   console.log(`  HTTP, labcoat server               ${Math.round(sqliteHttp.spansPerSec)}   (${Math.round(sqliteHttp.spansPerCpuSec)} per CPU-second of the server; ${sqliteHttp.failures} failed requests)`);
   result['sqlite'] = {
     directSpansPerSec: Math.round(direct['labcoat store']!),
+    directSpansPerCpuSec: Math.round(direct['labcoat store cpu']!),
     directSpansOnlyBaselinePerSec: Math.round(direct['spans only (baseline)']!),
+    directSpansOnlyBaselinePerCpuSec: Math.round(direct['spans only (baseline) cpu']!),
     httpSpansPerSec: Math.round(sqliteHttp.spansPerSec),
     httpSpansPerServerCpuSec: Math.round(sqliteHttp.spansPerCpuSec),
     httpFailures: sqliteHttp.failures,
@@ -442,10 +452,11 @@ try {
       const pgHttp = await serverHttp(await pgAvail.pg.newDatabase());
       console.log('\nPostgreSQL (synchronous_commit on): spans/s');
       console.log(`  direct, spans only (baseline)      ${Math.round(pgDirect['spans only (baseline)']!)}`);
-      console.log(`  direct, labcoat store              ${Math.round(pgDirect['labcoat store']!)}   (${round(pgDirect['labcoat store']! / pgDirect['spans only (baseline)']!, 2)}× the baseline)`);
+      console.log(`  direct, labcoat store              ${Math.round(pgDirect['labcoat store']!)}   (${round(pgDirect['labcoat store']! / pgDirect['spans only (baseline)']!, 2)}× the baseline; ${Math.round(pgDirect['labcoat store cpu']!)} per CPU-second of the client)`);
       console.log(`  HTTP, labcoat server               ${Math.round(pgHttp.spansPerSec)}   (${Math.round(pgHttp.spansPerCpuSec)} per CPU-second of the server process; PostgreSQL's own CPU not counted)`);
       result['postgres'] = {
         directSpansPerSec: Math.round(pgDirect['labcoat store']!),
+        directSpansPerClientCpuSec: Math.round(pgDirect['labcoat store cpu']!),
         directSpansOnlyBaselinePerSec: Math.round(pgDirect['spans only (baseline)']!),
         httpSpansPerSec: Math.round(pgHttp.spansPerSec),
         httpSpansPerServerCpuSec: Math.round(pgHttp.spansPerCpuSec),
@@ -479,14 +490,23 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const sq = result['sqlite'] as { directSpansPerSec: number; httpSpansPerSec: number };
-const gs = result['graphSqlite'] as { window1hMs: number; window24hMs: number };
-const gp = result['graphPostgres'] as { window1hMs: number; window24hMs: number } | null;
+const sq = result['sqlite'] as { directSpansPerSec: number; directSpansPerCpuSec: number; httpSpansPerSec: number; httpSpansPerServerCpuSec: number };
+const gs = result['graphSqlite'] as Record<string, number>;
+const gp = result['graphPostgres'] as Record<string, number> | null;
+const windows = ['window15m', 'window1h', 'window24h', 'window1hByPoint'];
+// "On one core": the server's spans per CPU-second (it is one Node process, SQLite in-process) and
+// the wall rate; the graph: wall time, and for SQLite (in-process) also its CPU time, which is what
+// an idle core would take. Both are printed: on a shared machine the wall figures carry the load.
 const targets = {
   sqliteIngestSpansPerSec: 20_000,
   graphQueryMs: 200,
-  sqliteIngestMet: sq.httpSpansPerSec >= 20_000 && sq.directSpansPerSec >= 20_000,
-  graphMet: Math.max(gs.window1hMs, gs.window24hMs, ...(gp ? [gp.window1hMs, gp.window24hMs] : [])) < 200,
+  sqliteIngestWallMet: sq.httpSpansPerSec >= 20_000 && sq.directSpansPerSec >= 20_000,
+  sqliteIngestPerCoreMet: sq.httpSpansPerServerCpuSec >= 20_000 && sq.directSpansPerCpuSec >= 20_000,
+  graphWallMet: Math.max(...windows.map((w) => gs[`${w}Ms`]!), ...(gp ? windows.map((w) => gp[`${w}Ms`]!) : [])) < 200,
+  graphSqliteCpuMet: Math.max(...windows.map((w) => gs[`${w}CpuMs`]!)) < 200,
 };
-console.log(`\ntargets: ≥ 20,000 spans/s into SQLite on one core: ${targets.sqliteIngestMet ? 'met' : 'NOT met'}; graph of 10,000 edges < 200 ms: ${targets.graphMet ? 'met' : 'NOT met'}`);
-console.log(JSON.stringify({ bench: 'control-plane', node: process.version, cpus: cpus.length, cpu: cpus[0]?.model ?? null, quick: QUICK, batch: BATCH, ...result, targets }));
+console.log(
+  `\ntargets: ≥ 20,000 spans/s into SQLite on one core: per CPU-second ${targets.sqliteIngestPerCoreMet ? 'met' : 'NOT met'}, wall ${targets.sqliteIngestWallMet ? 'met' : 'NOT met'}; ` +
+    `graph of 10,000 edges < 200 ms: wall ${targets.graphWallMet ? 'met' : 'NOT met'}, SQLite CPU ${targets.graphSqliteCpuMet ? 'met' : 'NOT met'}`,
+);
+console.log(JSON.stringify({ bench: 'control-plane', node: process.version, cpus: cpus.length, cpu: cpus[0]?.model ?? null, loadAverage: [round(loadBefore, 1), round(os.loadavg()[0]!, 1)], quick: QUICK, batch: BATCH, ...result, targets }));

@@ -27,6 +27,7 @@ function suite(backend: Backend | string, label: string): void {
     });
     after(async () => {
       await plane?.close();
+      if (b.name === 'sqlite') await b.close();
     });
 
     test('health is public; /openapi.json is OpenAPI 3.1 and lists every route', async () => {
@@ -84,6 +85,14 @@ function suite(backend: Backend | string, label: string): void {
       assert.equal((await plane.api('GET', '/api/attacks/feed?poll=1', { token: t.viewer })).status, 403, 'a viewer token does not get the feed');
       assert.equal((await plane.api('GET', '/api/attacks/feed?poll=1', { token: t.service })).status, 200);
       assert.equal((await plane.api('GET', '/api/audit', { token: t.viewer })).status, 200);
+      for (const role of ['admin', 'viewer', 'service'] as const) {
+        const me = await plane.api('GET', '/api/whoami', { token: t[role] });
+        assert.equal(me.status, 200);
+        assert.equal(me.body.role, role);
+        assert.match(me.body.tokenId, /^tok_/);
+        assert.equal(me.body.name, `test ${role}`);
+      }
+      assert.equal((await plane.api('GET', '/api/whoami', { token: null })).status, 401);
     });
 
     test('OTLP ingestion: stored before 200; gzip; malformed → 400 with the reason; oversized → 413; protobuf → 415', async () => {
@@ -305,11 +314,18 @@ function suite(backend: Backend | string, label: string): void {
         assert.equal(list.body.campaigns[0].result, null, 'lists leave the report out');
         const stop = await plane.api('POST', `/api/campaigns/${c.body.id}/stop`);
         assert.deepEqual(stop.body, { stopping: false, state: 'finished' });
+        const html = await fetch(`${plane.url}/api/campaigns/${c.body.id}/report.html`, { headers: { authorization: `Bearer ${plane.tokens.viewer}` } });
+        assert.equal(html.status, 200);
+        assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+        assert.match(await html.text(), /<html[\s>]/i);
 
         // A campaign can be stopped while it runs; it keeps the report so far.
         const slow = await plane.api('POST', '/api/campaigns', { body: { target: chain.edge.url, classes: [CHAIN_CLASS], maxFaults: 3, settleMs: 300 } });
         const slowEvents = new SseClient(`${plane.url}/api/campaigns/${slow.body.id}/events`, plane.tokens.viewer);
         assert.ok(await slowEvents.waitFor((e) => e.event === 'progress', 30_000));
+        const early = await plane.api('GET', `/api/campaigns/${slow.body.id}/report.html`);
+        assert.equal(early.status, 409);
+        assert.match(early.body.error, /has no report yet \(it is running\)/);
         assert.equal((await plane.api('POST', `/api/campaigns/${slow.body.id}/stop`)).body.stopping, true);
         assert.ok(await slowEvents.waitFor((e) => e.event === 'end', 30_000));
         slowEvents.close();

@@ -63,6 +63,9 @@ describe('labcoat server, token, attack, halt-all, campaign', () => {
     assert.deepEqual(JSON.parse(revoked.out), { id: extra.id, revoked: true });
     const feed = await fetch(`${server.url}/api/attacks/feed?poll=1`, { headers: { authorization: `Bearer ${extra.token}` } });
     assert.equal(feed.status, 401, 'a revoked token is refused');
+    const second = await labcoat(['server', '--port', '0', '--db', db]);
+    assert.equal(second.code, 2);
+    assert.match(second.err, new RegExp(`another labcoat server \\(pid ${server.child.pid}\\) is using .*; one server per SQLite file`));
     const badRole = await labcoat(['token', 'create', '--role', 'root', '--db', db]);
     assert.equal(badRole.code, 2);
     assert.match(badRole.err, /Allowed choices are admin, viewer, service/);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { hmacMac } from '@labcoat/node';
+import { hmacMac, Labcoat } from '@labcoat/node';
 import { clientSpan, KEY, makeTokens, otlp, postgresBackend, snapshotOf, SseClient, startPlane, type Backend, type Plane } from './control-helpers.js';
 
 const backend = await postgresBackend();
@@ -68,6 +68,41 @@ describe('two replicas on one PostgreSQL', { skip: typeof backend === 'string' ?
     } finally {
       feed1.close();
       feed2.close();
+    }
+  });
+
+  test('SDKs: an attack created on replica 1 is held by an SDK subscribed to replica 2 within 1 s; halt-all drops it everywhere', async () => {
+    const sdk = (p: Plane, name: string) =>
+      new Labcoat({ service: name, key: KEY, exporter: 'none', env: {}, attacks: { url: p.url, token: p.tokens.service, log: () => {} } });
+    const on1 = sdk(r1, 'svc-a');
+    const on2 = sdk(r2, 'svc-b');
+    const until = async (cond: () => boolean, ms: number): Promise<number | undefined> => {
+      const t0 = Date.now();
+      for (let i = 0; i < ms / 5; i++) {
+        if (cond()) return Date.now() - t0;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return cond() ? Date.now() - t0 : undefined;
+    };
+    try {
+      assert.ok((await until(() => on1.attacks.state === 'connected' && on2.attacks.state === 'connected', 10_000)) !== undefined, 'both SDKs connected');
+      const t0 = Date.now();
+      const c = await r1.api('POST', '/api/attacks', { body: { target: { services: ['db'] }, fault: { kind: 'status', status: 503 }, percentage: 100, durationMs: 60_000 } });
+      const held = await until(() => on2.attacks.ids.includes(c.body.id), 3000);
+      assert.ok(held !== undefined, 'the SDK on replica 2 holds the attack');
+      assert.ok(await until(() => on1.attacks.ids.includes(c.body.id), 3000) !== undefined);
+      const createMs = Date.now() - t0;
+      const t1 = Date.now();
+      await r2.api('POST', '/api/halt-all');
+      const dropped = await until(() => on1.attacks.ids.length === 0 && on2.attacks.ids.length === 0, 3000);
+      assert.ok(dropped !== undefined, 'both SDKs dropped it');
+      const haltMs = Date.now() - t1;
+      console.log(`# SDK on replica 2 held the attack created on replica 1 after ${createMs} ms; both SDKs dropped it ${haltMs} ms after halt-all on replica 2`);
+      assert.ok(createMs < 1000 && haltMs < 1000, `${createMs} ms, ${haltMs} ms`);
+      assert.equal(on1.attacks.active.length + on2.attacks.active.length, 0, 'nothing held, so nothing can be injected');
+    } finally {
+      await on1.shutdown();
+      await on2.shutdown();
     }
   });
 

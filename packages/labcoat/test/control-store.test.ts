@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SpanData } from '@labcoat/core';
 import { openStore, SqliteStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
-import { binOf, binValueMs, quantileMs } from '../src/store/hist.js';
+import { addPairs, binOf, binValueMs, encodeHist, histPairs, pairQuantilesMs, quantileMs, subtractPairs } from '../src/store/hist.js';
 import { clientSpan, hex, postgresBackend, serverSpan, sqliteBackend, type Backend } from './control-helpers.js';
 
 const pgBackend = await postgresBackend();
@@ -24,6 +24,16 @@ test('latency histogram bins are within ±4.5% and quantiles pick the right rank
   assert.ok(Math.abs(quantileMs(h, 0.5)! - 50) / 50 < 0.05);
   assert.ok(Math.abs(quantileMs(h, 0.99)! - 99) / 99 < 0.05);
   assert.equal(quantileMs(new Map(), 0.5), undefined);
+  // the graph's fast path reads what encodeHist wrote, and falls back on anything else
+  assert.deepEqual(histPairs(encodeHist(h)), [...h].sort((a, b) => a[0] - b[0]).flat());
+  assert.deepEqual(histPairs('{"7":2,"3":1}'), [3, 1, 7, 2]);
+  assert.deepEqual(histPairs('garbage'), []);
+  assert.deepEqual(histPairs('{"5":-2}'), [5, -2]);
+  assert.deepEqual(subtractPairs([1, 5, 2, 3, 9, 1], [1, 5, 2, 1]), [2, 2, 9, 1]);
+  assert.deepEqual(addPairs([1, 5, 9, 1], [2, 1, 9, 1]), [1, 5, 2, 1, 9, 2]);
+  const pairs = histPairs(encodeHist(h));
+  assert.deepEqual(pairQuantilesMs(pairs, [0.5, 0.99]), [quantileMs(h, 0.5), quantileMs(h, 0.99)]);
+  assert.deepEqual(pairQuantilesMs([], [0.5]), [undefined]);
 });
 
 function suite(backend: Backend | string, label: string): void {

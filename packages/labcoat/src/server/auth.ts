@@ -34,6 +34,7 @@ export async function createToken(store: Store, role: Role, name: string | null,
 export function allowed(access: Access, role: Role): boolean {
   switch (access) {
     case 'public':
+    case 'token':
       return true;
     case 'viewer':
       return role === 'viewer' || role === 'admin';

@@ -24,7 +24,8 @@ export class HttpError extends Error {
   }
 }
 
-export type Access = 'public' | 'viewer' | 'admin' | 'service' | 'ingest';
+/** Who may call a route: anyone, a role, any valid token, or span ingestion (open or service). */
+export type Access = 'public' | 'token' | 'viewer' | 'admin' | 'service' | 'ingest';
 
 export interface RequestContext {
   readonly req: http.IncomingMessage;

@@ -15,6 +15,7 @@ const stringList = { type: 'array', items: { type: 'string', minLength: 1, maxLe
 
 const ACCESS_TEXT: Record<Access, string> = {
   public: 'No token needed.',
+  token: 'Needs a token of any role.',
   viewer: 'Needs a viewer or admin token.',
   admin: 'Needs an admin token.',
   service: 'Needs a service or admin token.',
@@ -35,6 +36,15 @@ const OPERATIONS: Record<string, Op> = {
     responses: { '200': json(ref('Health'), 'the server and its store answer'), '503': err('the store does not answer') },
   },
   'GET /openapi.json': { summary: 'This document', responses: { '200': json({ type: 'object' }, 'the OpenAPI 3.1 document') } },
+  'GET /api/whoami': {
+    summary: 'The caller’s token: role, id, name',
+    responses: { '200': json({ type: 'object', properties: { role: { enum: ['admin', 'viewer', 'service'] }, tokenId: { type: 'string' }, name: { type: ['string', 'null'] } } }, 'the token') },
+  },
+  'GET /api/campaigns/{id}/report.html': {
+    summary: 'A finished (or stopped) campaign’s self-contained HTML report',
+    parameters: [idParam('id', 'campaign id')],
+    responses: { '200': { description: 'the report', content: { 'text/html': { schema: { type: 'string' } } } }, '404': err('no such campaign'), '409': err('no report yet') },
+  },
   'POST /v1/traces': {
     summary: 'OTLP/HTTP JSON span ingestion',
     description:
@@ -308,7 +318,7 @@ export function openApiDocument(routes: readonly Route[], serverUrl: string): ob
     const responses: Record<string, object> = { ...op.responses };
     if (r.access !== 'public') {
       responses['401'] ??= err('missing, unknown or revoked token');
-      if (r.access !== 'ingest') responses['403'] ??= err('the token’s role may not do this');
+      if (r.access !== 'ingest' && r.access !== 'token') responses['403'] ??= err('the token’s role may not do this');
     }
     (paths[r.path] ??= {})[r.method.toLowerCase()] = {
       operationId: `${r.method.toLowerCase()}${r.path.replace(/[^A-Za-z0-9]+(\w)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,

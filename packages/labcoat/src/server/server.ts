@@ -4,12 +4,15 @@
  * graph kept as aggregates, attacks with a signed feed for the SDKs, halt and halt-all, campaigns
  * (explore runs) with progress over SSE, an audit entry for every change, and span retention.
  */
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fromOtlpJson, LabcoatInputError, type SpanData } from '@labcoat/core';
 import { hmacMac } from '@labcoat/node';
-import { openStore } from '../store/index.js';
+import { renderHtml } from '../explore/html.js';
+import type { ExplorationReport } from '../explore/types.js';
+import { isPostgresUrl, openStore } from '../store/index.js';
 import { TERMINAL_CAMPAIGN_STATES, type AttackRecord, type AttackState, type GraphQuery, type RetentionPolicy, type Store } from '../store/types.js';
 import { validateAttack } from './attack-spec.js';
 import { actorOf, allowed, Authenticator, newId } from './auth.js';
@@ -82,7 +85,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
     }
   }
   const ownStore = options.store === undefined;
-  const store = options.store ?? (await openStore(options.db ?? './labcoat.db', { ...(options.bucketMs !== undefined ? { bucketMs: options.bucketMs } : {}), log }));
+  const db = options.db ?? './labcoat.db';
+  // One server per SQLite file: a second one would not hear the first one's changes.
+  const lock = ownStore && !isPostgresUrl(db) && db !== ':memory:' ? takeServerLock(db) : undefined;
+  let store: Store;
+  try {
+    store = options.store ?? (await openStore(db, { ...(options.bucketMs !== undefined ? { bucketMs: options.bucketMs } : {}), log }));
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
   const replica = `r_${randomBytes(6).toString('hex')}`;
   const maxOtlp = options.maxOtlpBytes ?? 8 << 20;
   const maxJson = options.maxJsonBytes ?? 1 << 20;
@@ -125,6 +137,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
     return { body: { ok: true, version: VERSION, store: store.kind, replica, uptimeMs: Date.now() - started, feed: { enabled: feed.enabled, leaseMs, subscribers: feed.subscribers }, campaignsRunning: campaigns.runningCount } };
   });
   route('GET', '/openapi.json', 'public', () => ({ body: openApiDocument(router.list(), baseUrl) }));
+  route('GET', '/api/whoami', 'token', ({ token }) => ({ body: { role: token!.role, tokenId: token!.id, name: token!.name } }));
 
   // ---- spans and the graph
 
@@ -186,7 +199,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
     return { status: 201, body: attack, headers: { location: `/api/attacks/${attack.id}` } };
   });
 
-  route('GET', '/api/attacks/feed', 'service', async ({ req, res, url }) => {
+  route('GET', '/api/attacks/feed', 'service', async ({ res, url }) => {
     if (!feed.enabled) throw new HttpError(503, 'the attack feed is off: this server has no key (--key or LABCOAT_KEY). SDKs accept only snapshots signed with the key they share, so start the server with that key');
     if (url.searchParams.has('poll')) {
       let message: string;
@@ -206,7 +219,6 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
       log(`labcoat: feed subscriber dropped: ${(e as Error).message}`);
       writer.end();
     }
-    void req;
     return undefined;
   });
 
@@ -255,6 +267,22 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
     const c = await store.getCampaign(params['id']!, true);
     if (!c) throw new HttpError(404, `no campaign ${params['id']}`);
     return { body: c };
+  });
+
+  route('GET', '/api/campaigns/{id}/report.html', 'viewer', async ({ params, res }) => {
+    const c = await store.getCampaign(params['id']!, true);
+    if (!c) throw new HttpError(404, `no campaign ${params['id']}`);
+    if (!c.result) throw new HttpError(409, `campaign ${c.id} has no report yet (it is ${c.state})`);
+    const html = renderHtml(c.result as ExplorationReport);
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(html),
+      'content-disposition': `inline; filename="labcoat-${c.id}.html"`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
+    res.end(html);
+    return undefined;
   });
 
   route('POST', '/api/campaigns/{id}/stop', 'admin', async ({ params, token }) => {
@@ -397,6 +425,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
   } catch (e) {
     unsubscribe();
     if (ownStore) await store.close();
+    lock?.release();
     throw e;
   }
   const port = (server.address() as AddressInfo).port;
@@ -443,10 +472,55 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
         server.closeAllConnections();
         await closed;
         if (ownStore) await store.close();
+        lock?.release();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * `<db>.server.pid`, created exclusively: refuses a second server on the same SQLite file while the
+ * process that holds it is alive (a lock left by a killed server is taken over).
+ */
+function takeServerLock(db: string): { release(): void } {
+  const file = `${db}.server.pid`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          try {
+            if (readFileSync(file, 'utf8') === String(process.pid)) unlinkSync(file);
+          } catch {
+            // already gone
+          }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (err) {
+          alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (alive) throw new Error(`another labcoat server (pid ${pid}) is using ${db}; one server per SQLite file (several replicas need PostgreSQL: --db postgres://…)`);
+      try {
+        unlinkSync(file);
+      } catch {
+        // someone else took it over first
+      }
+    }
+  }
+  throw new Error(`cannot take the server lock ${file}`);
 }
 
 function graphQuery(url: URL): GraphQuery {

@@ -56,8 +56,8 @@ export function edgeOf(s: SpanData): { caller: string; callee: string; point: st
   if (s.kind !== 'client' && s.kind !== 'producer') return undefined;
   const a = s.attributes;
   const pointAttr = str(a[ATTR.point]);
-  const parsed = pointAttr ? parsePointId(pointAttr) : undefined;
-  if (parsed && pointAttr) return { caller: s.service, callee: parsed.target, point: pointAttr };
+  const target = pointAttr ? targetOf(pointAttr) : undefined;
+  if (target !== undefined && pointAttr) return { caller: s.service, callee: target, point: pointAttr };
   const callee = str(a[ATTR.peerService]) ?? str(a['server.address']) ?? str(a['net.peer.name']);
   if (!callee) return undefined;
   const method = str(a['http.request.method']) ?? str(a['http.method']);
@@ -74,6 +74,19 @@ export function edgeOf(s: SpanData): { caller: string; callee: string; point: st
   }
   const point = method ? `${s.service}->${callee} ${method.toUpperCase()}${route ? ` ${route}` : ''}` : `${s.service}->${callee} ${s.name || 'call'}`;
   return { caller: s.service, callee, point };
+}
+
+/** Point ids repeat endlessly: their parsed targets are cached (bounded). */
+const targets = new Map<string, string | null>();
+
+function targetOf(point: string): string | undefined {
+  let t = targets.get(point);
+  if (t === undefined) {
+    t = parsePointId(point)?.target ?? null;
+    if (targets.size >= 10_000) targets.clear();
+    targets.set(point, t);
+  }
+  return t ?? undefined;
 }
 
 /** Adds one span to a batch's aggregates. */
