@@ -1,5 +1,5 @@
 /**
- * A real HTTP peer speaking the attack feed protocol (docs/dev/attacks-protocol.md), for testing
+ * A real HTTP peer speaking the attack feed protocol (docs/ARCHITECTURE.md, "Wire protocol"), for testing
  * the SDK's client: `GET /api/attacks/feed` as server-sent events (`event: snapshot`, `{body, sig}`
  * envelopes), `?poll=1`, and `POST /api/attacks/{id}/report`. It is not labcoat's server (that one
  * is tested end to end in packages/labcoat/test/attacks-e2e.test.ts); it lets a test break the
