@@ -18,6 +18,7 @@ import { validateAttack } from './attack-spec.js';
 import { actorOf, allowed, Authenticator, newId } from './auth.js';
 import { Campaigns, validateCampaign } from './campaigns.js';
 import { parseLongDuration, parseTime } from './duration.js';
+import { ConsoleFiles, isConsolePath } from './console-static.js';
 import { AttackFeed } from './feed.js';
 import { HttpError, intParam, readBody, readJson, Router, sendError, sendJson, startSse, type Access, type RequestContext, type Reply, type SseWriter } from './http.js';
 import { IngestQueue } from './ingest.js';
@@ -56,6 +57,8 @@ export interface ServerOptions {
   readonly campaignStaleMs?: number;
   /** Where the server says what it does (default: stderr). */
   readonly log?: (line: string) => void;
+  /** The web console's built files, served at `/` (default: packages/console/dist). */
+  readonly consoleDir?: string;
 }
 
 export interface ControlPlane {
@@ -101,6 +104,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
   const ingestAuth = options.ingestAuth ?? 'open';
   const retention = options.retention ?? DEFAULT_RETENTION;
   const auth = new Authenticator(store);
+  const consoleFiles = new ConsoleFiles(options.consoleDir);
   const feed = new AttackFeed(store, mac, leaseMs, log);
   const sse = new Set<SseWriter>();
   const started = Date.now();
@@ -391,6 +395,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
       if ('status' in m) {
         req.resume();
         if (m.status === 405) throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}; use ${m.allow.join(' or ')}`, undefined, { allow: m.allow.join(', ') });
+        // The web console (console-static.ts): any GET outside /api, /v1 and /openapi.json.
+        if ((req.method === 'GET' || req.method === 'HEAD') && isConsolePath(url.pathname)) return await consoleFiles.serve(req, res, url.pathname);
         throw new HttpError(404, `no route for ${req.method} ${url.pathname}; see GET /openapi.json`);
       }
       const { route: r, params } = m;
