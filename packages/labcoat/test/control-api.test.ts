@@ -155,6 +155,127 @@ function suite(backend: Backend | string, label: string): void {
       }
     });
 
+    test('spans of an edge: newest first, by caller and callee (point, limit, since), checked parameters', async () => {
+      const traceId = 'ab'.repeat(16);
+      const old = { ...clientSpan('sp-web', 'sp-api', '/x/:id', 5, { traceId }), startMs: Date.now() - 120_000, endMs: Date.now() - 119_000 };
+      const spans = [old, ...Array.from({ length: 4 }, (_, i) => ({ ...clientSpan('sp-web', 'sp-api', i % 2 ? '/x/:id' : '/y', 3), startMs: Date.now() - 10_000 + i * 1000 }))];
+      const other = [clientSpan('sp-web', 'sp-db', '/q', 2), serverSpan('sp-web', '/x', 9), { ...clientSpan('sp-other', 'sp-api', '/x/:id', 1) }];
+      const peer = { ...clientSpan('sp-web', 'ignored', '/p', 1), attributes: { 'peer.service': 'sp-api', 'http.request.method': 'GET', 'http.route': '/p' }, startMs: Date.now() - 60_000 };
+      assert.equal((await plane.api('POST', '/v1/traces', { token: null, raw: otlp([...spans, ...other, peer]), headers: { 'content-type': 'application/json' } })).status, 200);
+      const r = await plane.api('GET', '/api/spans?caller=sp-web&callee=sp-api', { token: plane.tokens.viewer });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.spans.length, 6);
+      const starts = r.body.spans.map((s: { startMs: number }) => s.startMs);
+      assert.deepEqual(starts, [...starts].sort((a: number, b: number) => b - a), 'newest first');
+      assert.ok(r.body.spans.every((s: { service: string; kind: string }) => s.service === 'sp-web' && s.kind === 'client'));
+      assert.equal(r.body.spans.at(-1).traceId, traceId);
+      assert.equal(r.body.spans.at(-1).attributes['labcoat.point'], 'sp-web->sp-api GET /x/:id');
+      const limited = await plane.api('GET', '/api/spans?caller=sp-web&callee=sp-api&limit=2');
+      assert.deepEqual(limited.body.spans, r.body.spans.slice(0, 2));
+      const byPoint = await plane.api('GET', `/api/spans?caller=sp-web&callee=sp-api&point=${encodeURIComponent('sp-web->sp-api GET /x/:id')}`);
+      assert.equal(byPoint.body.spans.length, 3);
+      const recent = await plane.api('GET', `/api/spans?caller=sp-web&callee=sp-api&since=${Date.now() - 30_000}`);
+      assert.equal(recent.body.spans.length, 4);
+      assert.deepEqual((await plane.api('GET', '/api/spans?caller=nobody&callee=sp-api')).body, { spans: [] });
+      for (const q of ['callee=sp-api', 'caller=sp-web', 'caller=sp-web&callee=sp-api&limit=0', 'caller=sp-web&callee=sp-api&limit=501', 'caller=sp-web&callee=sp-api&since=soon']) {
+        const bad = await plane.api('GET', `/api/spans?${q}`);
+        assert.equal(bad.status, 400, q);
+        assert.ok(bad.body.error, q);
+      }
+      assert.equal((await plane.api('GET', '/api/spans?caller=sp-web&callee=sp-api', { token: plane.tokens.service })).status, 403);
+      assert.equal((await plane.api('GET', '/api/spans?caller=sp-web&callee=sp-api', { token: null })).status, 401);
+    });
+
+    test('traces by request class of their entry span, newest first; the classes with counts', async () => {
+      const now = Date.now();
+      const traces: string[] = [];
+      const all = [];
+      for (let i = 0; i < 4; i++) {
+        const traceId = `${String(i).repeat(2)}${'c'.repeat(30)}`;
+        traces.push(traceId);
+        const root = { ...serverSpan('tr-edge', '/tr-home', 20, { traceId, error: i === 3 }), startMs: now - 40_000 + i * 5000, endMs: now - 40_000 + i * 5000 + 20 };
+        root.attributes = { ...root.attributes, 'http.request.method': 'GET' };
+        const call = { ...clientSpan('tr-edge', 'tr-api', '/v', 5, { traceId, parent: root.spanId }), startMs: root.startMs + 2, endMs: root.startMs + 30 };
+        if (i === 1) call.attributes = { ...call.attributes, 'labcoat.fault': 'status:503' };
+        const child = { ...serverSpan('tr-api', '/v', 5, { traceId, parent: call.spanId }), startMs: root.startMs + 3, endMs: root.startMs + 8 };
+        all.push(root, call, child);
+      }
+      // another class, and a trace whose root's parent is not stored (an entry span too)
+      const other = { ...serverSpan('tr-edge', '/tr-other', 3), startMs: now - 1000, endMs: now - 997, attributes: { 'http.request.method': 'POST', 'http.route': '/tr-other' } };
+      const orphan = { ...serverSpan('tr-edge', '/tr-home', 4, { parent: 'ef'.repeat(8) }), startMs: now - 50_000, endMs: now - 49_996, attributes: { 'http.method': 'get', 'http.route': '/tr-home' } };
+      assert.equal((await plane.api('POST', '/v1/traces', { token: null, raw: otlp([...all, other, orphan]), headers: { 'content-type': 'application/json' } })).status, 200);
+
+      const r = await plane.api('GET', `/api/traces?class=${encodeURIComponent('GET /tr-home')}`, { token: plane.tokens.viewer });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body.traces.map((t: { traceId: string }) => t.traceId), [...traces.reverse(), orphan.traceId]);
+      const [t3, , t1] = r.body.traces;
+      assert.deepEqual(
+        { service: t3.service, class: t3.class, spans: t3.spans, errors: t3.errors, faults: t3.faults, status: t3.status, durationMs: t3.durationMs },
+        { service: 'tr-edge', class: 'GET /tr-home', spans: 3, errors: 1, faults: 0, status: 'error', durationMs: 30 },
+      );
+      assert.equal(t3.startMs, now - 40_000 + 3 * 5000);
+      assert.equal(t1.faults, 1);
+      assert.equal(t1.status, 'ok');
+      assert.equal(r.body.traces.at(-1).spans, 1);
+      const limited = await plane.api('GET', `/api/traces?class=${encodeURIComponent('GET /tr-home')}&limit=2&service=tr-edge`);
+      assert.deepEqual(limited.body.traces, r.body.traces.slice(0, 2));
+      assert.deepEqual((await plane.api('GET', `/api/traces?class=${encodeURIComponent('GET /tr-home')}&service=tr-api`)).body, { traces: [] });
+      const since = await plane.api('GET', `/api/traces?class=${encodeURIComponent('GET /tr-home')}&since=${now - 30_000}`);
+      assert.equal(since.body.traces.length, 2);
+      const any = await plane.api('GET', '/api/traces?limit=1&service=tr-edge');
+      assert.equal(any.body.traces[0].class, 'POST /tr-other');
+      for (const q of ['limit=0', 'limit=201', 'since=soon']) assert.equal((await plane.api('GET', `/api/traces?${q}`)).status, 400, q);
+      // the trace by id is still there (literal /classes does not shadow it, nor the reverse)
+      assert.equal((await plane.api('GET', `/api/traces/${traces[0]}`)).body.spans.length, 3);
+
+      const c = await plane.api('GET', '/api/traces/classes?window=1h', { token: plane.tokens.viewer });
+      assert.equal(c.status, 200);
+      const home = c.body.classes.find((x: { class: string; service: string }) => x.class === 'GET /tr-home' && x.service === 'tr-edge');
+      assert.equal(home.count, 5);
+      assert.equal(home.lastMs, now - 40_000 + 3 * 5000);
+      assert.ok(c.body.classes.some((x: { class: string; count: number }) => x.class === 'POST /tr-other' && x.count === 1));
+      assert.ok(!c.body.classes.some((x: { service: string }) => x.service === 'tr-api'), 'non-entry server spans are not classes');
+      assert.equal((await plane.api('GET', '/api/traces/classes?window=soon')).status, 400);
+      assert.equal((await plane.api('GET', '/api/traces/classes', { token: null })).status, 401);
+    });
+
+    test('critical services: GET (viewer), PUT (admin, audited, stored), marked in the graph; --critical option', async () => {
+      const first = await plane.api('GET', '/api/critical', { token: plane.tokens.viewer });
+      assert.deepEqual(first.body, { services: [], source: 'none' });
+      assert.ok(!(await plane.api('GET', '/api/graph?window=5m')).body.services.some((s: { critical?: boolean }) => 'critical' in s), 'no mark when none is named');
+      assert.equal((await plane.api('PUT', '/api/critical', { token: plane.tokens.viewer, body: { services: ['api'] } })).status, 403);
+      for (const body of [{}, { services: 'api' }, { services: [1] }, { services: [''] }, []]) {
+        const bad = await plane.api('PUT', '/api/critical', { body });
+        assert.equal(bad.status, 422, JSON.stringify(body));
+        assert.ok(bad.body.fields?.length > 0);
+      }
+      const put = await plane.api('PUT', '/api/critical', { body: { services: ['api', ' web ', 'api'] } });
+      assert.equal(put.status, 200);
+      assert.deepEqual(put.body, { services: ['api', 'web'], source: 'setting' });
+      assert.deepEqual((await plane.api('GET', '/api/critical')).body, { services: ['api', 'web'], source: 'setting' });
+      const audit = await plane.api('GET', '/api/audit?action=critical.set');
+      assert.deepEqual(audit.body.entries[0].details, { services: ['api', 'web'] });
+      assert.equal(audit.body.entries[0].role, 'admin');
+      const g = await plane.api('GET', '/api/graph?window=5m');
+      const mark = Object.fromEntries(g.body.services.map((s: { name: string; critical: boolean }) => [s.name, s.critical]));
+      assert.equal(mark['api'], true);
+      assert.equal(mark['web'], true);
+      assert.equal(mark['sp-web'], false);
+      assert.equal((await plane.api('PUT', '/api/critical', { body: { services: [] } })).status, 200);
+      assert.equal((await plane.api('GET', '/api/graph?window=5m')).body.services.find((s: { name: string }) => s.name === 'api').critical, false);
+
+      const other = await startPlane(await b.newDb(), { critical: ['auth', 'licensing'] });
+      try {
+        assert.deepEqual((await other.api('GET', '/api/critical')).body, { services: ['auth', 'licensing'], source: 'option' });
+        await other.api('POST', '/v1/traces', { token: null, raw: otlp([serverSpan('auth', '/login', 2), serverSpan('shop', '/cart', 2)]), headers: { 'content-type': 'application/json' } });
+        const og = await other.api('GET', '/api/graph?window=5m');
+        assert.deepEqual(Object.fromEntries(og.body.services.map((s: { name: string; critical: boolean }) => [s.name, s.critical])), { auth: true, shop: false });
+        assert.deepEqual((await other.api('PUT', '/api/critical', { body: { services: ['shop'] } })).body, { services: ['shop'], source: 'setting' });
+      } finally {
+        await other.close();
+      }
+    });
+
     test('attacks: create, read, list; invalid definitions → 422 with every bad field', async () => {
       const c = await plane.api('POST', '/api/attacks', { body: validAttack });
       assert.equal(c.status, 201);

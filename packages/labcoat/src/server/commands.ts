@@ -73,8 +73,9 @@ export function registerControlPlane(program: Command): void {
     .option('--max-campaigns <n>', 'campaigns this replica runs at once', '2')
     .option('--campaign-stale <duration>', 'PostgreSQL: a running campaign whose replica has not been heard from for this long is marked interrupted', '15s')
     .option('--retention-every <duration>', 'how often span retention runs', '60s')
+    .addOption(new Option('--critical <services>', 'critical services, comma-separated (marked in the graph; PUT /api/critical overrides)').env('LABCOAT_CRITICAL'))
     .option('--json', 'print the listening line as JSON')
-    .action(async (o: { port: string; host: string; db: string; key?: string; lease: string; retainAge: string; retainSize: string; retainSpans?: string; ingestAuth: 'open' | 'token'; maxCampaigns: string; campaignStale: string; retentionEvery: string; json?: boolean }) => {
+    .action(async (o: { critical?: string; port: string; host: string; db: string; key?: string; lease: string; retainAge: string; retainSize: string; retainSpans?: string; ingestAuth: 'open' | 'token'; maxCampaigns: string; campaignStale: string; retentionEvery: string; json?: boolean }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected 0 to 65535, got ${JSON.stringify(o.port)}`);
       const maxCampaigns = Number(o.maxCampaigns);
@@ -92,6 +93,7 @@ export function registerControlPlane(program: Command): void {
         maxCampaigns,
         campaignStaleMs: parseDuration(o.campaignStale, '--campaign-stale'),
         retentionIntervalMs: parseDuration(o.retentionEvery, '--retention-every'),
+        ...(o.critical ? { critical: o.critical.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       });
       const tokens = await server.store.listTokens();
       if (o.json) console.log(JSON.stringify({ event: 'listening', url: server.url, store: server.store.kind, location: server.store.location, replica: server.replica, feed: Boolean(o.key) }));

@@ -41,7 +41,7 @@ export type Reply = { status?: number; body: unknown; headers?: Record<string, s
 export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
 
 export interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   /** OpenAPI-style path: `/api/attacks/{id}`. */
   readonly path: string;
   readonly access: Access;

@@ -67,6 +67,52 @@ const OPERATIONS: Record<string, Op> = {
     summary: 'Stored spans, ingestion counters and the retention policy',
     responses: { '200': json({ type: 'object' }, 'totals') },
   },
+  'GET /api/spans': {
+    summary: 'Recent client spans of a graph edge, newest first',
+    description: 'The client (and producer) spans of `caller` whose callee is `callee` — by their injection point (`labcoat.point`), else `peer.service` / `server.address` — the same rule the graph uses. Looks at the latest 20,000 spans of the caller at most.',
+    parameters: [
+      { name: 'caller', in: 'query', required: true, schema: { type: 'string' }, description: 'the calling service' },
+      { name: 'callee', in: 'query', required: true, schema: { type: 'string' }, description: 'the called service' },
+      query('point', { type: 'string' }, 'only spans of this injection point id'),
+      query('limit', { type: 'integer', minimum: 1, maximum: 500, default: 50 }, 'at most this many'),
+      query('since', { type: 'string' }, 'only spans started at or after this time: epoch ms or ISO 8601'),
+    ],
+    responses: { '200': json({ type: 'object', properties: { spans: { type: 'array', items: ref('Span') } } }, 'the spans'), '400': err('bad or missing query parameter') },
+  },
+  'GET /api/traces': {
+    summary: 'The latest traces by request class, newest first',
+    description:
+      'Traces whose entry span (kind server, with no parent stored) has the request class asked for: `<http.request.method> <http.route>` (e.g. `GET /home`), else the span name. Without `class`, the latest traces of any class. Looks at the latest 20,000 entry spans at most.',
+    parameters: [
+      query('class', { type: 'string' }, 'request class, e.g. `GET /home`'),
+      query('service', { type: 'string' }, 'the entry service'),
+      query('limit', { type: 'integer', minimum: 1, maximum: 200, default: 20 }, 'at most this many'),
+      query('since', { type: 'string' }, 'only traces started at or after this time: epoch ms or ISO 8601'),
+    ],
+    responses: { '200': json({ type: 'object', properties: { traces: { type: 'array', items: ref('TraceSummary') } } }, 'the traces'), '400': err('bad query parameter') },
+  },
+  'GET /api/traces/classes': {
+    summary: 'Request classes of recent entry spans, most frequent first',
+    parameters: [query('window', { type: 'string', default: '1h' }, 'how far back: 30s, 15m, 2h, 7d'), query('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 200 }, 'at most this many classes')],
+    responses: {
+      '200': json(
+        { type: 'object', properties: { classes: { type: 'array', items: { type: 'object', properties: { service: { type: 'string' }, class: { type: 'string' }, count: { type: 'integer' }, lastMs: { type: 'number' } } } } } },
+        'the classes',
+      ),
+      '400': err('bad query parameter'),
+    },
+  },
+  'GET /api/critical': {
+    summary: 'The critical services',
+    description: 'Services whose failure may fail requests (marked `critical` in the graph). `source`: `setting` (set by `PUT /api/critical`), `option` (`labcoat server --critical`) or `none`.',
+    responses: { '200': json(ref('Critical'), 'the critical services') },
+  },
+  'PUT /api/critical': {
+    summary: 'Set the critical services (audited)',
+    description: 'Replaces the list; stored, so it outlives restarts and overrides `--critical`. An empty list names none.',
+    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['services'], properties: { services: stringList } } } } },
+    responses: { '200': json(ref('Critical'), 'the new list'), '400': err('body is not JSON'), '422': err('invalid list, with field errors') },
+  },
   'GET /api/graph': {
     summary: 'The service graph over a window',
     description:
@@ -203,13 +249,43 @@ const SCHEMAS: Record<string, object> = {
       attributes: { type: 'object' },
     },
   },
+  TraceSummary: {
+    type: 'object',
+    properties: {
+      traceId: { type: 'string' },
+      service: { type: 'string', description: 'the entry service' },
+      class: { type: 'string', description: 'the request class, e.g. `GET /home`' },
+      startMs: { type: 'number' },
+      durationMs: { type: 'number' },
+      spans: { type: 'integer' },
+      errors: { type: 'integer' },
+      faults: { type: 'integer', description: 'spans recording an injected fault' },
+      status: { enum: ['ok', 'error'], description: 'the entry span’s' },
+    },
+  },
+  Critical: {
+    type: 'object',
+    properties: { services: { type: 'array', items: { type: 'string' } }, source: { enum: ['setting', 'option', 'none'] } },
+  },
   Graph: {
     type: 'object',
     properties: {
       sinceMs: { type: 'number' },
       untilMs: { type: 'number' },
       bucketMs: { type: 'number' },
-      services: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, spans: { type: 'integer' }, requests: { type: 'integer' }, errors: { type: 'integer' } } } },
+      services: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            spans: { type: 'integer' },
+            requests: { type: 'integer' },
+            errors: { type: 'integer' },
+            critical: { type: 'boolean', description: 'a critical service (`--critical` or `PUT /api/critical`); absent when the server names none' },
+          },
+        },
+      },
       edges: {
         type: 'array',
         items: {

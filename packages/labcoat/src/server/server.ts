@@ -23,6 +23,7 @@ import { AttackFeed } from './feed.js';
 import { HttpError, intParam, readBody, readJson, Router, sendError, sendJson, startSse, type Access, type RequestContext, type Reply, type SseWriter } from './http.js';
 import { IngestQueue } from './ingest.js';
 import { openApiDocument } from './openapi.js';
+import { CRITICAL_KEY } from '../store/queries.js';
 import { SpanTap } from './span-tap.js';
 
 export const VERSION = '0.1.0';
@@ -57,6 +58,8 @@ export interface ServerOptions {
   readonly campaignStaleMs?: number;
   /** Where the server says what it does (default: stderr). */
   readonly log?: (line: string) => void;
+  /** Critical services (their failure may fail requests), marked in the graph; `PUT /api/critical` overrides it. */
+  readonly critical?: readonly string[];
   /** The web console's built files, served at `/` (default: packages/console/dist). */
   readonly consoleDir?: string;
 }
@@ -128,7 +131,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
   });
 
   const router = new Router();
-  const route = (method: 'GET' | 'POST', path: string, access: Access, handler: (ctx: RequestContext) => Promise<Reply> | Reply): void => router.add({ method, path, access, handler });
+  const route = (method: 'GET' | 'POST' | 'PUT', path: string, access: Access, handler: (ctx: RequestContext) => Promise<Reply> | Reply): void => router.add({ method, path, access, handler });
 
   // ---- public
 
@@ -181,7 +184,69 @@ export async function startServer(options: ServerOptions = {}): Promise<ControlP
 
   route('GET', '/api/graph', 'viewer', async ({ url }) => {
     const q = graphQuery(url);
-    return { body: await store.graph(q) };
+    const [graph, critical] = await Promise.all([store.graph(q), criticalServices()]);
+    if (critical.source === 'none') return { body: graph };
+    const names = new Set(critical.services);
+    return { body: { ...graph, services: graph.services.map((s) => ({ ...s, critical: names.has(s.name) })) } };
+  });
+
+  route('GET', '/api/spans', 'viewer', async ({ url }) => {
+    const p = url.searchParams;
+    const caller = p.get('caller');
+    const callee = p.get('callee');
+    if (!caller) throw new HttpError(400, 'query parameter caller: required (the calling service)');
+    if (!callee) throw new HttpError(400, 'query parameter callee: required (the called service)');
+    const point = p.get('point') || undefined;
+    const limit = intParam(url, 'limit', 50, 1, 500);
+    const sinceMs = timeParam(url, 'since');
+    return { body: { spans: await store.edgeSpans({ caller, callee, limit, ...(point ? { point } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) }) } };
+  });
+
+  route('GET', '/api/traces', 'viewer', async ({ url }) => {
+    const p = url.searchParams;
+    const cls = p.get('class') || undefined;
+    const service = p.get('service') || undefined;
+    const limit = intParam(url, 'limit', 20, 1, 200);
+    const sinceMs = timeParam(url, 'since');
+    return { body: { traces: await store.traces({ limit, ...(cls ? { class: cls } : {}), ...(service ? { service } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}) }) } };
+  });
+
+  route('GET', '/api/traces/classes', 'viewer', async ({ url }) => {
+    let window = 3_600_000;
+    if (url.searchParams.has('window')) {
+      try {
+        window = parseLongDuration(url.searchParams.get('window')!, 'window');
+      } catch (e) {
+        throw new HttpError(400, `query parameter ${(e as Error).message}`);
+      }
+    }
+    const limit = intParam(url, 'limit', 200, 1, 1000);
+    return { body: { classes: await store.traceClasses({ sinceMs: Date.now() - window, limit }) } };
+  });
+
+  // ---- critical services
+
+  const optionCritical = normalizeServices(options.critical ?? []);
+  async function criticalServices(): Promise<{ services: string[]; source: 'setting' | 'option' | 'none' }> {
+    const stored = await store.getSetting(CRITICAL_KEY);
+    if (Array.isArray(stored)) return { services: stored.filter((s): s is string => typeof s === 'string'), source: 'setting' };
+    return optionCritical.length > 0 ? { services: optionCritical, source: 'option' } : { services: [], source: 'none' };
+  }
+
+  route('GET', '/api/critical', 'viewer', async () => ({ body: await criticalServices() }));
+
+  route('PUT', '/api/critical', 'admin', async ({ req, token }) => {
+    const body = await readJson(req, maxJson);
+    const list = (body as { services?: unknown } | null)?.services;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || !Array.isArray(list)) {
+      throw new HttpError(422, 'invalid critical services', [{ field: 'services', message: 'expected an array of service names' }]);
+    }
+    const errors = list.flatMap((s, i) => (typeof s === 'string' && s.trim().length > 0 && s.length <= 512 ? [] : [{ field: `services[${i}]`, message: 'expected a service name (1 to 512 characters)' }]));
+    if (list.length > 1000) errors.push({ field: 'services', message: 'at most 1000 services' });
+    if (errors.length > 0) throw new HttpError(422, 'invalid critical services', errors);
+    const services = normalizeServices(list as string[]);
+    await store.setSetting(CRITICAL_KEY, services, Date.now(), { actor: actorOf(token), action: 'critical.set', details: { services } });
+    return { body: { services, source: 'setting' } };
   });
 
   // ---- attacks
@@ -527,6 +592,19 @@ function takeServerLock(db: string): { release(): void } {
     }
   }
   throw new Error(`cannot take the server lock ${file}`);
+}
+
+/** Trimmed, without duplicates, in the order given. */
+function normalizeServices(list: readonly string[]): string[] {
+  return [...new Set(list.map((s) => s.trim()).filter((s) => s.length > 0))];
+}
+
+function timeParam(url: URL, name: string): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null || v === '') return undefined;
+  const t = parseTime(v);
+  if (t === undefined) throw new HttpError(400, `query parameter ${name}: expected epoch milliseconds or an ISO 8601 time`);
+  return t;
 }
 
 function graphQuery(url: URL): GraphQuery {

@@ -133,6 +133,20 @@ CREATE TABLE campaign_events (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'console queries: server settings, spans by service and by entry kind over time',
+    sql: `
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  updated_by TEXT
+);
+CREATE INDEX spans_by_service_start ON spans (service, start_ms, id);
+CREATE INDEX spans_by_kind_start ON spans (kind, start_ms, id);
+`,
+  },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
@@ -256,6 +270,20 @@ CREATE TABLE campaign_events (
   data TEXT NOT NULL,
   PRIMARY KEY (campaign_id, seq)
 );
+`,
+  },
+  {
+    version: 2,
+    name: 'console queries: server settings, spans by service and by entry kind over time',
+    sql: `
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  updated_by TEXT
+);
+CREATE INDEX spans_by_service_start ON spans (service, start_ms, id);
+CREATE INDEX spans_by_kind_start ON spans (kind, start_ms, id);
 `,
   },
 ];

@@ -30,6 +30,7 @@ import {
 import { aggregate, emptyAggregates, spanBytes } from './derive.js';
 import { addTo, decodeHist, encodeHist } from './hist.js';
 import { POSTGRES_MIGRATIONS, type Migration } from './migrations.js';
+import { findEdgeSpans, findTraceClasses, findTraces, type Cursor, type CursorRow } from './queries.js';
 import { campaignPatchSql, chunksToDelete } from './sqlite.js';
 import type {
   AttackRecord,
@@ -39,6 +40,7 @@ import type {
   CampaignEvent,
   CampaignPatch,
   CampaignRecord,
+  EdgeSpansQuery,
   Graph,
   GraphQuery,
   RetentionPolicy,
@@ -47,6 +49,10 @@ import type {
   Store,
   StoreChannel,
   TokenRecord,
+  TraceClass,
+  TraceClassesQuery,
+  TracesQuery,
+  TraceSummary,
 } from './types.js';
 
 const CHANNELS: Record<StoreChannel, string> = { attacks: 'labcoat_attacks', campaigns: 'labcoat_campaigns' };
@@ -365,6 +371,60 @@ export class PostgresStore implements Store {
     const r = await this.pool.query<{ spans: number; bytes: number; oldest: number | null }>('SELECT coalesce(sum(spans), 0) AS spans, coalesce(sum(bytes), 0) AS bytes, min(minute) AS oldest FROM span_chunks');
     const row = r.rows[0]!;
     return { spans: num(row.spans), bytes: num(row.bytes), oldestMs: row.oldest === null ? null : num(row.oldest) * 60_000 };
+  }
+
+  // ---- console queries (queries.ts)
+
+  private static cursor(before: Cursor | undefined): [number, number] {
+    return before ? [before.startMs, before.id] : [1e300, Number.MAX_SAFE_INTEGER];
+  }
+
+  private rootRows(sinceMs: number | undefined) {
+    return async (before: Cursor | undefined, limit: number): Promise<CursorRow[]> => {
+      const r = await this.pool.query<CursorRow>(
+        `SELECT * FROM spans s WHERE kind = 2 AND start_ms >= $1 AND (start_ms < $2 OR (start_ms = $2 AND id < $3))
+          AND (parent_span_id IS NULL OR NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
+          ORDER BY start_ms DESC, id DESC LIMIT $4`,
+        [sinceMs ?? -1e300, ...PostgresStore.cursor(before), limit],
+      );
+      return r.rows;
+    };
+  }
+
+  async edgeSpans(q: EdgeSpansQuery): Promise<SpanData[]> {
+    return findEdgeSpans(async (before, limit) => {
+      const r = await this.pool.query<CursorRow>(
+        'SELECT * FROM spans WHERE service = $1 AND kind IN (3, 4) AND start_ms >= $2 AND (start_ms < $3 OR (start_ms = $3 AND id < $4)) ORDER BY start_ms DESC, id DESC LIMIT $5',
+        [q.caller, q.sinceMs ?? -1e300, ...PostgresStore.cursor(before), limit],
+      );
+      return r.rows;
+    }, q);
+  }
+
+  async traces(q: TracesQuery): Promise<TraceSummary[]> {
+    return findTraces(this.rootRows(q.sinceMs), async (ids) => {
+      const r = await this.pool.query<SpanRow>('SELECT * FROM spans WHERE trace_id = ANY($1::text[])', [ids]);
+      return r.rows.map(spanFromRow);
+    }, q);
+  }
+
+  async traceClasses(q: TraceClassesQuery): Promise<TraceClass[]> {
+    return findTraceClasses(this.rootRows(q.sinceMs), q);
+  }
+
+  async getSetting(key: string): Promise<unknown> {
+    const r = await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key]);
+    return r.rows[0] ? (JSON.parse(r.rows[0].value) as unknown) : undefined;
+  }
+
+  async setSetting(key: string, value: unknown, nowMs: number, audit: AuditInput): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        'INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1,$2,$3,$4) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+        [key, JSON.stringify(value), nowMs, audit.actor.id],
+      );
+      await this.audit(c, audit, nowMs);
+    });
   }
 
   async graph(q: GraphQuery): Promise<Graph> {

@@ -30,6 +30,7 @@ import {
 import { aggregate, emptyAggregates, spanBytes } from './derive.js';
 import { addTo, decodeHist, encodeHist } from './hist.js';
 import { SQLITE_MIGRATIONS, type Migration } from './migrations.js';
+import { findEdgeSpans, findTraceClasses, findTraces, type Cursor, type CursorRow } from './queries.js';
 import type {
   AttackRecord,
   AttackState,
@@ -38,6 +39,7 @@ import type {
   CampaignEvent,
   CampaignPatch,
   CampaignRecord,
+  EdgeSpansQuery,
   Graph,
   GraphQuery,
   RetentionPolicy,
@@ -46,6 +48,10 @@ import type {
   Store,
   StoreChannel,
   TokenRecord,
+  TraceClass,
+  TraceClassesQuery,
+  TracesQuery,
+  TraceSummary,
 } from './types.js';
 
 type Db = Database.Database;
@@ -137,6 +143,13 @@ export class SqliteStore implements Store {
     p('insertEvent', 'INSERT INTO campaign_events (campaign_id, seq, at, type, data) VALUES (?,?,?,?,?)');
     p('events', 'SELECT seq, at, type, data FROM campaign_events WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?');
     p('stopCampaign', "UPDATE campaigns SET stop_requested = 1 WHERE id = ? AND state = 'running'");
+    const cursor = '(start_ms < @b OR (start_ms = @b AND id < @bid))';
+    p('edgeSpans', `SELECT * FROM spans WHERE service = @service AND kind IN (3, 4) AND start_ms >= @since AND ${cursor} ORDER BY start_ms DESC, id DESC LIMIT @limit`);
+    p('rootSpans', `SELECT * FROM spans s WHERE kind = 2 AND start_ms >= @since AND ${cursor}
+      AND (parent_span_id IS NULL OR NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))
+      ORDER BY start_ms DESC, id DESC LIMIT @limit`);
+    p('getSetting', 'SELECT value FROM settings WHERE key = ?');
+    p('setSetting', 'INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?,?,?,?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by');
     p('chunks', 'SELECT minute, last_id, spans, bytes FROM span_chunks ORDER BY minute');
   }
 
@@ -228,6 +241,44 @@ export class SqliteStore implements Store {
 
   async graph(q: GraphQuery): Promise<Graph> {
     return this.graphSync(q);
+  }
+
+  // ---- console queries (queries.ts)
+
+  private static cursor(before: Cursor | undefined): { b: number; bid: number } {
+    return before ? { b: before.startMs, bid: before.id } : { b: 1e300, bid: Number.MAX_SAFE_INTEGER };
+  }
+
+  private rootRows(sinceMs: number | undefined) {
+    return async (before: Cursor | undefined, limit: number): Promise<CursorRow[]> =>
+      this.s['rootSpans']!.all({ since: sinceMs ?? -1e300, limit, ...SqliteStore.cursor(before) }) as CursorRow[];
+  }
+
+  async edgeSpans(q: EdgeSpansQuery): Promise<SpanData[]> {
+    return findEdgeSpans(async (before, limit) => this.s['edgeSpans']!.all({ service: q.caller, since: q.sinceMs ?? -1e300, limit, ...SqliteStore.cursor(before) }) as CursorRow[], q);
+  }
+
+  async traces(q: TracesQuery): Promise<TraceSummary[]> {
+    return findTraces(this.rootRows(q.sinceMs), async (ids) => {
+      const rows = this.db.prepare(`SELECT * FROM spans WHERE trace_id IN (${ids.map(() => '?').join(',')})`).all(...ids) as SpanRow[];
+      return rows.map(spanFromRow);
+    }, q);
+  }
+
+  async traceClasses(q: TraceClassesQuery): Promise<TraceClass[]> {
+    return findTraceClasses(this.rootRows(q.sinceMs), q);
+  }
+
+  async getSetting(key: string): Promise<unknown> {
+    const r = this.s['getSetting']!.get(key) as { value: string } | undefined;
+    return r ? (JSON.parse(r.value) as unknown) : undefined;
+  }
+
+  async setSetting(key: string, value: unknown, nowMs: number, audit: AuditInput): Promise<void> {
+    this.db.transaction(() => {
+      this.s['setSetting']!.run(key, JSON.stringify(value), nowMs, audit.actor.id);
+      this.audit(audit, nowMs);
+    })();
   }
 
   graphSync(q: GraphQuery): Graph {

@@ -176,6 +176,51 @@ export interface SpanTotals {
   readonly oldestMs: number | null;
 }
 
+export interface EdgeSpansQuery {
+  readonly caller: string;
+  readonly callee: string;
+  /** Only spans of this injection point. */
+  readonly point?: string;
+  readonly limit: number;
+  /** Only spans started at or after this time (ms). */
+  readonly sinceMs?: number;
+}
+
+export interface TracesQuery {
+  /** The request class of the entry span (`GET /home`); any when undefined. */
+  readonly class?: string;
+  /** The entry service. */
+  readonly service?: string;
+  readonly limit: number;
+  readonly sinceMs?: number;
+}
+
+export interface TraceSummary {
+  readonly traceId: string;
+  /** The entry service. */
+  readonly service: string;
+  readonly class: string;
+  readonly startMs: number;
+  readonly durationMs: number;
+  readonly spans: number;
+  readonly errors: number;
+  /** Spans that record an injected fault (`labcoat.fault`). */
+  readonly faults: number;
+  readonly status: 'ok' | 'error';
+}
+
+export interface TraceClassesQuery {
+  readonly sinceMs: number;
+  readonly limit: number;
+}
+
+export interface TraceClass {
+  readonly service: string;
+  readonly class: string;
+  readonly count: number;
+  readonly lastMs: number;
+}
+
 export type StoreChannel = 'attacks' | 'campaigns';
 
 export interface Store {
@@ -194,6 +239,17 @@ export interface Store {
   spanTotals(): Promise<SpanTotals>;
   graph(q: GraphQuery): Promise<Graph>;
   retain(policy: RetentionPolicy, nowMs: number): Promise<RetentionResult>;
+  /** The client spans of a graph edge, newest first (see `queries.ts`). */
+  edgeSpans(q: EdgeSpansQuery): Promise<SpanData[]>;
+  /** The latest traces by request class of their entry span, newest first. */
+  traces(q: TracesQuery): Promise<TraceSummary[]>;
+  /** The request classes of recent entry spans, with counts. */
+  traceClasses(q: TraceClassesQuery): Promise<TraceClass[]>;
+
+  /** A server setting (JSON), or undefined when never set. */
+  getSetting(key: string): Promise<unknown>;
+  /** Stores a server setting, audited in the same transaction. */
+  setSetting(key: string, value: unknown, nowMs: number, audit: AuditInput): Promise<void>;
 
   insertToken(t: TokenRecord, audit: AuditInput): Promise<void>;
   tokenByHash(hash: string): Promise<TokenRecord | undefined>;
