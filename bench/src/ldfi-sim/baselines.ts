@@ -74,7 +74,7 @@ export function runExplorer(system: SimSystem, method: string, options: Partial<
   const explorer = new Explorer({
     maxFaults: k,
     faults: MODES,
-    critical: { services: system.critical },
+    critical: { services: system.critical, ...(system.criticalPoints ? { points: system.criticalPoints } : {}) },
     seed: 7,
     ...options,
   });
@@ -112,11 +112,16 @@ export function runExplorer(system: SimSystem, method: string, options: Partial<
  * Filibuster-style exhaustive search with dynamic reduction: run the request with no fault, then
  * for every execution that succeeded with fewer than k faults, schedule it again with one more
  * fault at each point that execution reached (every mode; one mode per point), breadth first,
- * never the same set twice, never extending a failed set. With `countOnly` and k = 2 the pairs are
- * counted from the single-fault executions instead of run (their number and order are the same;
- * a planted pair is found at its position in the queue).
+ * never the same set twice, never extending a failed set.
+ *
+ * With `countOnly` (large systems, k = 2) the single faults are run and the pairs are counted
+ * instead of run: the pair {a, b} is scheduled when b's point was reached under a alone or a's
+ * under b alone (and that single fault was tolerated), which per-atom bitsets of reached points
+ * count exactly; a planted pair is found at the end of the batch of pairs its earlier single
+ * scheduled (an upper bound on its position by at most that batch).
  */
 export function runExhaustive(system: SimSystem, k: number, signatures: Signatures, options: { countOnly?: boolean; cap?: number } = {}): RunSummary {
+  if (options.countOnly && k === 2) return countExhaustive(system, signatures);
   const started = performance.now();
   const cap = options.cap ?? Infinity;
   const foundAt = new Map<string, number>();
@@ -129,18 +134,6 @@ export function runExhaustive(system: SimSystem, k: number, signatures: Signatur
   let seq = 2_000_000;
   for (let size = 0; size <= k && level.length > 0; size++) {
     const nextLevel: Entry[] = [];
-    const runLevel = !(options.countOnly && size === 2 && k === 2);
-    if (!runLevel) {
-      // Count the pairs in queue order: each was scheduled by a tolerated single.
-      for (const f of level) {
-        executions++;
-        const key = keyOf(f.map(([p, m]) => faultAtom(p, m)));
-        const bug = signatures.get(key);
-        if (bug !== undefined && !foundAt.has(bug)) foundAt.set(bug, executions);
-        if (executions >= cap) break;
-      }
-      break;
-    }
     for (const f of level) {
       if (executions >= cap) break;
       const r = simulate(system, new Map(f), seq++);
@@ -178,7 +171,99 @@ export function runExhaustive(system: SimSystem, k: number, signatures: Signatur
     certifiedAt: finished ? executions : undefined,
     failureSets: failures,
     ms: performance.now() - started,
-    ...(options.countOnly ? { counted: true } : {}),
+  };
+}
+
+function countExhaustive(system: SimSystem, signatures: Signatures): RunSummary {
+  const started = performance.now();
+  const foundAt = new Map<string, number>();
+  let seq = 2_500_000;
+  const base = simulate(system, new Map(), seq++);
+  const index = new Map<string, number>();
+  const pointOf: string[] = [];
+  const idx = (p: string): number => {
+    let i = index.get(p);
+    if (i === undefined) {
+      i = pointOf.length;
+      index.set(p, i);
+      pointOf.push(p);
+    }
+    return i;
+  };
+  for (const p of base.points) idx(p);
+  // Level 1: every mode at every baseline point, in order.
+  const singles: { point: number; mode: string; reached: number[] | undefined }[] = [];
+  let executions = 1;
+  let failures = 0;
+  for (const p of base.points) {
+    for (const m of MODE_NAMES) {
+      const r = simulate(system, new Map([[p, m]]), seq++);
+      executions++;
+      if (!r.ok) {
+        failures++;
+        const bug = signatures.get(faultAtom(p, m));
+        if (bug !== undefined && !foundAt.has(bug)) foundAt.set(bug, executions);
+      }
+      singles.push({ point: idx(p), mode: m, reached: r.ok ? r.points.map(idx) : undefined });
+    }
+  }
+  // Level 2: single i schedules (b's point ∈ reached(i)), unless an earlier single j already did (i's point ∈ reached(j)).
+  const words = Math.ceil(pointOf.length / 32);
+  const reachedBits = singles.map((s) => {
+    if (!s.reached) return undefined;
+    const bits = new Uint32Array(words);
+    for (const q of s.reached) bits[q >>> 5]! |= 1 << (q & 31);
+    return bits;
+  });
+  const has = (bits: Uint32Array | undefined, q: number): boolean => bits !== undefined && (bits[q >>> 5]! & (1 << (q & 31))) !== 0;
+  // Singles by point, to find "earlier singles at point q" quickly.
+  const byPoint = new Map<number, number[]>();
+  singles.forEach((s, i) => {
+    let list = byPoint.get(s.point);
+    if (!list) byPoint.set(s.point, (list = []));
+    list.push(i);
+  });
+  const pairSigs = [...signatures].filter(([key]) => key.includes('\u0001'));
+  const atomIndex = new Map(singles.map((s, i) => [faultAtom(pointOf[s.point]!, s.mode), i]));
+  let pairs = 0;
+  singles.forEach((s, i) => {
+    const bits = reachedBits[i];
+    if (!bits) return;
+    let fresh = 0;
+    for (const q of s.reached!) {
+      if (q === s.point) continue;
+      for (const j of byPoint.get(q) ?? []) {
+        // Pair (i, j): already scheduled by j if j came earlier and reached i's point.
+        if (j < i && has(reachedBits[j], s.point)) continue;
+        fresh++;
+      }
+      // Modes at q not among the baseline singles (q reached only under a fault): all new.
+      if (!byPoint.has(q)) fresh += MODE_NAMES.length;
+    }
+    pairs += fresh;
+    for (const [key, bug] of pairSigs) {
+      if (foundAt.has(bug)) continue;
+      const [x, y] = key.split('\u0001') as [string, string];
+      const ix = atomIndex.get(x);
+      const iy = atomIndex.get(y);
+      const other = ix === i ? y : iy === i ? x : undefined;
+      if (other === undefined) continue;
+      const q = index.get(other.slice(0, other.lastIndexOf('#')));
+      if (q !== undefined && has(bits, q)) foundAt.set(bug, executions + pairs);
+    }
+  });
+  executions += pairs;
+  const bugs = bugCount(signatures);
+  return {
+    method: 'exhaustive',
+    executions,
+    allBugsAt: foundAt.size === bugs ? Math.max(0, ...foundAt.values()) : undefined,
+    bugsFound: foundAt.size,
+    bugs,
+    certifiedAt: executions,
+    failureSets: failures,
+    ms: performance.now() - started,
+    counted: true,
   };
 }
 
@@ -221,4 +306,48 @@ export function runRandom(system: SimSystem, k: number, budget: number, signatur
     failureSets: failures,
     ms: performance.now() - started,
   };
+}
+
+/**
+ * Ground truth by brute force: every fault set of size ≤ k over the points the system declares (one
+ * mode per point), tested smallest first; the minimal ones that fail, leaving out those made only
+ * of critical points (as the explorer's `skipCritical` does). Keys as `plantedSignatures` makes them.
+ * Feasible for a few hundred atoms at k = 2.
+ */
+export function bruteForceMinimal(system: SimSystem, k: number, points: readonly string[]): Set<string> {
+  const isCritical = (p: string): boolean => {
+    const arrow = p.indexOf('->');
+    const caller = p.slice(0, arrow);
+    const target = p.slice(arrow + 2).split(' ')[0]!;
+    return system.critical.includes(caller) || system.critical.includes(target) || (system.criticalPoints ?? []).includes(p);
+  };
+  const atoms = points.flatMap((p) => MODE_NAMES.map((m) => [p, m] as const));
+  const failing: string[][] = [];
+  const out = new Set<string>();
+  let seq = 4_000_000;
+  const chosen: (readonly [string, string])[] = [];
+  const visit = (size: number, from: number): void => {
+    if (chosen.length === size) {
+      const keys = chosen.map(([p, m]) => faultAtom(p, m));
+      if (failing.some((f) => f.every((a) => keys.includes(a)))) return;
+      if (simulate(system, new Map(chosen), seq++).ok) return;
+      failing.push(keys);
+      if (!chosen.every(([p]) => isCritical(p))) out.add(keyOf(keys));
+      return;
+    }
+    for (let i = from; i < atoms.length; i++) {
+      const a = atoms[i]!;
+      if (chosen.some(([p]) => p === a[0])) continue;
+      chosen.push(a);
+      visit(size, i + 1);
+      chosen.pop();
+    }
+  };
+  for (let size = 1; size <= k; size++) visit(size, 0);
+  return out;
+}
+
+/** The explorer's minimal failure sets of size ≤ k that are not critical, keyed like `bruteForceMinimal`. */
+export function foundSets(result: ExplorationResult, k: number): Set<string> {
+  return new Set(result.failureSets.filter((f) => !f.critical && f.faults.length <= k).map((f) => keyOf(f.faults.map((x) => faultAtom(x.point, x.mode)))));
 }

@@ -2,8 +2,9 @@
  * Random service graphs for the LDFI benchmark, with the resilience patterns of a Netflix-like
  * system and the planted bugs of the demo (one of each pattern):
  *
- * - a hard path of critical services from `edge` (their own databases critical too): the only
- *   calls whose failure may fail the request;
+ * - a hard path of critical services called by `edge` (the page composer, not critical itself):
+ *   the only calls whose failure may fail the request; a critical service's own dependencies are
+ *   critical with it (the engine's rule: a point is critical when its caller or target is);
  * - every call from a critical service to a non-critical one is protected: a fallback (static
  *   default) around retry + per-attempt timeout, retry across a replica (a second service), a
  *   fallback that reads a cache, or an optional fire-and-forget call;
@@ -92,7 +93,7 @@ export function generateSystem(options: GenerateOptions): SimSystem {
     const parents = nodes.filter((x) => x.children.length < (x.critical ? 6 : 4) && x.depth < 7);
     attach(pick(parents), false);
   }
-  const critical = new Set(nodes.filter((x) => x.critical).map((x) => x.name));
+  const critical = new Set(nodes.filter((x) => x.critical && x !== edge).map((x) => x.name));
 
   // 2. Services and their calls.
   const services = new Map<string, SimService>();
@@ -113,17 +114,24 @@ export function generateSystem(options: GenerateOptions): SimSystem {
     ...(policy ? { policy } : {}),
     ...(optional ? { optional } : {}),
   });
-  const criticalStores: string[] = [];
 
   // Datastores first (they come first in each handler).
   for (const node of nodes) {
     const list = calls.get(node.name)!;
+    if (node === edge) {
+      // The edge composes the page: feature flags with a default, nothing it cannot do without.
+      list.push(store('edge', 'config', 'get', { name: 'edge-flags', fallback: 'static', timeoutMs: 30 }));
+      continue;
+    }
     const db = store(node.name, `${node.name}-db`, 'query');
-    // A critical service's datastores are declared critical with it.
-    if (node.critical) criticalStores.push(`${node.name}-db`, `${node.name}-cache`);
     if (rnd() < 0.35) {
       list.push(store(node.name, `${node.name}-cache`, 'get', { name: `${node.name}-cache`, fallback: db, timeoutMs: 50 }));
     } else if (rnd() < 0.8) list.push(db);
+    // A second query on the database, and fire-and-forget events.
+    if (rnd() < 0.55) list.push(store(node.name, `${node.name}-db`, 'write'));
+    if (rnd() < 0.4) list.push(store(node.name, 'events', 'publish', undefined, 'forget'));
+    // Feature flags, with a static default when the config store fails.
+    if (rnd() < 0.3) list.push(store(node.name, 'config', 'get', { name: `${node.name}-flags`, fallback: 'static', timeoutMs: 30 }));
   }
 
   // Replicas: leaf services with a twin, reached by retrying on the twin.
@@ -145,8 +153,11 @@ export function generateSystem(options: GenerateOptions): SimSystem {
           const twin = `${child.name}-b`;
           replicaOf.set(twin, child.name);
           list.push(httpCall(node.name, child.name, guard(child.name, { retries: 1, replicas: [httpCall(node.name, twin)] })));
-        } else if (r < 0.8) {
+        } else if (r < 0.76 && child.children.length === 0) {
+          // A fallback that reads a cache: both down is a genuine two-fault failure.
           list.push(httpCall(node.name, child.name, guard(child.name, { retries: 0, fallback: store(node.name, `${child.name}-cache`, 'get') })));
+        } else if (r < 0.8) {
+          list.push(httpCall(node.name, child.name, guard(child.name)));
         } else list.push(httpCall(node.name, child.name, undefined, 'forget'));
       } else {
         if (r < 0.45) list.push(httpCall(node.name, child.name));
@@ -161,8 +172,8 @@ export function generateSystem(options: GenerateOptions): SimSystem {
   // 3. Planted bugs, each on its own small corner of the graph.
   const bugs: PlantedBug[] = [];
   if (withBugs) {
-    const criticals = nodes.filter((x) => x.critical);
-    const host = (i: number): Node => criticals[i % criticals.length]!;
+    // Every bug sits in a corner of the page the edge composes (as in the demo).
+    const host = (_i: number): Node => edge;
     const newLeaf = (parent: Node, role: string): Node => {
       const node = attach(parent, false);
       node.role = role;
@@ -225,6 +236,14 @@ export function generateSystem(options: GenerateOptions): SimSystem {
     }
   }
 
+  // Top up to exactly n services with guarded leaves (unused replicas leave room).
+  while (nodes.length + replicaOf.size < n) {
+    const parents = nodes.filter((x) => x.children.length < 6 && x.depth < 7 && x.role === undefined);
+    const parent = pick(parents);
+    const leaf = attach(parent, false);
+    calls.set(leaf.name, [store(leaf.name, `${leaf.name}-db`, 'query')]);
+    calls.get(parent.name)!.push(httpCall(parent.name, leaf.name, guard(leaf.name, { timeoutMs: parent.critical ? 150 : 100 })));
+  }
   for (const node of nodes) {
     const list = calls.get(node.name)!;
     services.set(node.name, {
@@ -244,7 +263,7 @@ export function generateSystem(options: GenerateOptions): SimSystem {
     entry: 'edge',
     services,
     deadlineMs: DEADLINE,
-    critical: [...critical, ...criticalStores],
+    critical: [...critical],
     bugs,
   };
 }

@@ -34,34 +34,60 @@ export interface SimCall {
   readonly target: string;
   /** `http`: a service with its own server span; `store`: a generic point (database, cache). */
   readonly kind: 'http' | 'store';
-  /** Declared optional (`labcoat.optional`): `forget` is fire-and-forget; `awaited` is awaited and its failure propagates (a bug). */
-  readonly optional?: 'forget' | 'awaited';
+  /**
+   * `forget`: declared optional (`labcoat.optional`) and fire-and-forget; `awaited`: declared
+   * optional but awaited, its failure propagating (a bug); `background`: not awaited and not
+   * declared (a write-back nobody waits for).
+   */
+  readonly optional?: 'forget' | 'awaited' | 'background';
+  /** Awaited, but its failure is ignored (`.catch(() => {})`): only a hang matters. */
+  readonly ignoreErrors?: boolean;
   readonly policy?: SimPolicy;
   /** Latency of a store call, ms (default 1). */
   readonly latencyMs?: number;
 }
 
-/** A resilience pipeline around a call: fallback(retry(timeout(call))). */
+/** A resilience pipeline around a call: fallback(timeout-total(retry | hedging(timeout(call)))). */
 export interface SimPolicy {
   readonly name: string;
+  /** `labcoat.policy.kinds` as the SDK would write it (default: derived, fallback,retry,timeout). */
+  readonly kinds?: readonly string[];
   /** Per attempt; a hang or a slow answer past it fails the attempt. */
   readonly timeoutMs?: number;
+  /** Over all attempts (a timeout outside the retry or the hedging). */
+  readonly totalTimeoutMs?: number;
   /** Extra attempts after the first. */
   readonly retries?: number;
-  readonly backoffMs?: number;
+  /** Wait before retry i (a number for all, or one per retry). */
+  readonly backoffMs?: number | readonly number[];
+  /** Hedging: a second attempt at the same target when the first has not answered after `delayMs`, or failed. */
+  readonly hedge?: { readonly delayMs: number };
   /** Attempt i ≥ 1 goes to replicas[(i − 1) mod n] (same call shape, other target). */
   readonly replicas?: readonly SimCall[];
   /** When every attempt failed: a static default (degraded data) or another call. */
   readonly fallback?: 'static' | SimCall;
 }
 
+/**
+ * A step of a handler: a call; `all` (in parallel, failing at the first failure, as Promise.all);
+ * `firstOf` (in order until one succeeds: a cache's zones, then its source); `attempt` (steps in
+ * order under a handler-level abort signal `timeoutMs`, then `orElse` when they failed).
+ */
+export type SimStep =
+  | SimCall
+  | { readonly all: readonly SimStep[] }
+  | { readonly firstOf: readonly SimStep[] }
+  | { readonly attempt: readonly SimStep[]; readonly timeoutMs?: number; readonly orElse?: SimStep };
+
 export interface SimService {
   readonly name: string;
   readonly route: string;
   readonly latencyMs: number;
   readonly calls: readonly SimCall[];
-  /** Start every call at once and wait for all. */
+  /** Start every call at once (Promise.all). */
   readonly parallel?: boolean;
+  /** The handler as steps (instead of `calls`), run in order. */
+  readonly steps?: readonly SimStep[];
   /** Bug: a failed required call is swallowed and the service answers 200 with bad data. */
   readonly swallow?: boolean;
   /** Bug: when every call (by point) of one group answered with degraded data, the answer is bad. */
@@ -84,6 +110,10 @@ export interface SimSystem {
   readonly deadlineMs: number;
   /** Services declared critical (their failure may fail the request). */
   readonly critical: readonly string[];
+  /** Points declared critical (ids or globs). */
+  readonly criticalPoints?: readonly string[];
+  /** Services of the real system, when the model counts them differently (handlers per route, cache zones as stores). */
+  readonly serviceCount?: number;
   readonly bugs: readonly PlantedBug[];
 }
 
@@ -181,49 +211,63 @@ export function simulate(system: SimSystem, faults: ReadonlyMap<string, string>,
     span.attributes['http.request.method'] = 'GET';
     span.attributes[ATTR.route] = svc.route;
     const counter = { calls: 0 };
-    let t = start + svc.latencyMs / 2;
-    let quality: Quality = 'good';
-    let status = 200;
     const degraded = new Set<string>();
-    const runCall = (c: SimCall, at: number): CallResult => (c.policy ? policy(name, c, span.spanId, at, counter) : call(name, c, span.spanId, at, counter));
-    const settle = (c: SimCall, r: CallResult): 'continue' | 'stop' => {
-      if (r.end === Infinity) return 'stop';
-      if (!r.ok) {
-        if (svc.swallow) {
-          quality = 'bad';
-          return 'continue';
+    const runStep = (step: SimStep, at: number): CallResult => {
+      if ('point' in step) {
+        const r = step.policy ? policy(name, step, span.spanId, at, counter) : call(name, step, span.spanId, at, counter);
+        if (step.optional === 'forget' || step.optional === 'background') return { ok: true, end: at, quality: 'good' };
+        if (step.ignoreErrors && !r.ok && r.end !== Infinity) return { ok: true, end: r.end, quality: 'good' };
+        if (r.ok && r.quality === 'degraded') degraded.add(step.point);
+        return r;
+      }
+      if ('all' in step) {
+        const results = step.all.map((x) => runStep(x, at));
+        const failed = results.filter((r) => !r.ok && r.end !== Infinity);
+        if (failed.length > 0) return { ok: false, end: Math.min(...failed.map((r) => r.end)), quality: 'good' };
+        if (results.some((r) => r.end === Infinity)) return { ok: false, end: Infinity, quality: 'good' };
+        return { ok: true, end: Math.max(at, ...results.map((r) => r.end)), quality: results.reduce<Quality>((q, r) => worst(q, r.quality), 'good') };
+      }
+      if ('firstOf' in step) {
+        let t = at;
+        for (const x of step.firstOf) {
+          const r = runStep(x, t);
+          if (r.ok || r.end === Infinity) return r;
+          t = r.end;
         }
-        status = 500;
-        return 'stop';
+        return { ok: false, end: t, quality: 'good' };
       }
-      quality = worst(quality, r.quality);
-      if (r.quality === 'degraded') degraded.add(c.point);
-      return 'continue';
+      const from = spans.length;
+      let r = sequence(step.attempt, at);
+      if (step.timeoutMs !== undefined && r.end > at + step.timeoutMs) {
+        abortSince(from, at + step.timeoutMs);
+        r = { ok: false, end: at + step.timeoutMs, quality: 'good' };
+      }
+      if (!r.ok && r.end !== Infinity && step.orElse) r = runStep(step.orElse, r.end);
+      return r;
     };
-    if (svc.parallel) {
-      const results = svc.calls.map((c) => [c, runCall(c, t)] as const);
-      let end = t;
-      for (const [c, r] of results) {
-        if (c.optional === 'forget') continue;
-        end = Math.max(end, r.end);
-      }
-      t = end;
-      for (const [c, r] of results) {
-        if (c.optional === 'forget') continue;
-        if (settle(c, r) === 'stop') break;
-      }
-    } else {
-      for (const c of svc.calls) {
-        const r = runCall(c, t);
-        if (c.optional === 'forget') continue;
+    const sequence = (steps: readonly SimStep[], at: number): CallResult => {
+      let t = at;
+      let quality: Quality = 'good';
+      for (const x of steps) {
+        const r = runStep(x, t);
         t = r.end;
-        if (settle(c, r) === 'stop') break;
+        if (!r.ok) return { ok: false, end: t, quality };
+        quality = worst(quality, r.quality);
       }
+      return { ok: true, end: t, quality };
+    };
+    const steps: readonly SimStep[] = svc.steps ?? (svc.parallel ? [{ all: svc.calls }] : svc.calls);
+    const r = sequence(steps, start + svc.latencyMs / 2);
+    let quality = r.quality;
+    let status = 200;
+    if (!r.ok && r.end !== Infinity) {
+      if (svc.swallow) quality = 'bad';
+      else status = 500;
     }
     for (const group of svc.badWhenAllDegraded ?? []) if (group.every((p) => degraded.has(p))) quality = 'bad';
     span.attributes[ATTR.calls] = counter.calls;
-    if (t === Infinity) return { status: 0, end: Infinity, quality };
-    const end = t + svc.latencyMs / 2;
+    if (r.end === Infinity) return { status: 0, end: Infinity, quality };
+    const end = r.end + svc.latencyMs / 2;
     span.endMs = end;
     span.attributes['http.response.status_code'] = status;
     if (status >= 500) span.status = { code: 'error', message: `HTTP ${status}` };
@@ -271,29 +315,61 @@ export function simulate(system: SimSystem, faults: ReadonlyMap<string, string>,
 
   const policy = (caller: string, c: SimCall, parent: string, start: number, counter: { calls: number }): CallResult => {
     const p = c.policy!;
-    const kinds = [p.fallback !== undefined ? 'fallback' : '', (p.retries ?? 0) > 0 ? 'retry' : '', p.timeoutMs !== undefined ? 'timeout' : ''].filter(Boolean);
+    const kinds =
+      p.kinds ??
+      [p.fallback !== undefined ? 'fallback' : '', (p.retries ?? 0) > 0 ? 'retry' : '', p.hedge ? 'hedging' : '', p.timeoutMs !== undefined ? 'timeout' : ''].filter(Boolean);
     const span = open(`policy ${p.name}`, 'internal', caller, parent, start);
     span.attributes[ATTR.policy] = p.name;
     span.attributes[ATTR.policyKinds] = kinds.join(',');
-    let t = start;
-    let result: CallResult = { ok: false, end: t, quality: 'good' };
-    let made = 0;
-    const tries = 1 + (p.retries ?? 0);
-    for (let i = 0; i < tries; i++) {
-      const target = i === 0 || !p.replicas || p.replicas.length === 0 ? c : p.replicas[(i - 1) % p.replicas.length]!;
+    const bare = { ...c, policy: undefined } as SimCall;
+    const once = (target: SimCall, at: number): CallResult => {
       const from = spans.length;
-      made++;
-      let r = call(caller, { ...target, policy: undefined } as SimCall, span.spanId, t, counter);
-      if (p.timeoutMs !== undefined && r.end > t + p.timeoutMs) {
-        abortSince(from, t + p.timeoutMs);
+      const r = call(caller, target, span.spanId, at, counter);
+      if (p.timeoutMs !== undefined && r.end > at + p.timeoutMs) {
+        abortSince(from, at + p.timeoutMs);
         span.attributes[ATTR.timedOut] = true;
-        r = { ok: false, end: t + p.timeoutMs, quality: 'good' };
+        return { ok: false, end: at + p.timeoutMs, quality: 'good' };
       }
-      result = r;
-      if (r.ok || r.end === Infinity) break;
-      t = r.end + (i + 1 < tries ? (p.backoffMs ?? 0) : 0);
+      return r;
+    };
+    const from = spans.length;
+    let result: CallResult;
+    if (p.hedge) {
+      const first = once(bare, start);
+      if (first.ok && first.end <= start + p.hedge.delayMs) {
+        result = first;
+        span.attributes[ATTR.hedgeWinner] = 0;
+        span.attributes[ATTR.hedgeAttempts] = 1;
+      } else {
+        const second = once(bare, first.ok || first.end === Infinity ? start + p.hedge.delayMs : Math.min(first.end, start + p.hedge.delayMs));
+        span.attributes[ATTR.hedgeAttempts] = 2;
+        const oks = [first, second].map((r, i) => [r, i] as const).filter(([r]) => r.ok);
+        if (oks.length > 0) {
+          const [win, i] = oks.reduce((x, y) => (y[0].end < x[0].end ? y : x));
+          result = win;
+          span.attributes[ATTR.hedgeWinner] = i;
+        } else result = { ok: false, end: Math.max(first.end, second.end), quality: 'good' };
+      }
+    } else {
+      let t = start;
+      result = { ok: false, end: t, quality: 'good' };
+      let made = 0;
+      const tries = 1 + (p.retries ?? 0);
+      for (let i = 0; i < tries; i++) {
+        const target = i === 0 || !p.replicas || p.replicas.length === 0 ? bare : p.replicas[(i - 1) % p.replicas.length]!;
+        made++;
+        result = once({ ...target, policy: undefined } as SimCall, t);
+        if (result.ok || result.end === Infinity) break;
+        const backoff = typeof p.backoffMs === 'number' ? p.backoffMs : (p.backoffMs?.[i] ?? 0);
+        t = result.end + (i + 1 < tries ? backoff : 0);
+      }
+      if ((p.retries ?? 0) > 0) span.attributes[ATTR.retryAttempts] = made;
     }
-    if ((p.retries ?? 0) > 0) span.attributes[ATTR.retryAttempts] = made;
+    if (p.totalTimeoutMs !== undefined && result.end > start + p.totalTimeoutMs) {
+      abortSince(from, start + p.totalTimeoutMs);
+      span.attributes[ATTR.timedOut] = true;
+      result = { ok: false, end: start + p.totalTimeoutMs, quality: 'good' };
+    }
     if (!result.ok && result.end !== Infinity && p.fallback !== undefined) {
       if (p.fallback === 'static') {
         result = { ok: true, end: result.end + 0.05, quality: 'degraded' };
@@ -347,6 +423,15 @@ export function declaredPoints(system: SimSystem): string[] {
     const fb = c.policy?.fallback;
     if (fb && fb !== 'static') add(fb);
   };
-  for (const s of system.services.values()) for (const c of s.calls) add(c);
+  const walk = (step: SimStep): void => {
+    if ('point' in step) add(step);
+    else if ('all' in step) step.all.forEach(walk);
+    else if ('firstOf' in step) step.firstOf.forEach(walk);
+    else {
+      step.attempt.forEach(walk);
+      if (step.orElse) walk(step.orElse);
+    }
+  };
+  for (const s of system.services.values()) (s.steps ?? s.calls).forEach(walk);
   return [...out];
 }

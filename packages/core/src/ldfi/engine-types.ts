@@ -72,7 +72,11 @@ export interface ExplorerOptions {
   readonly maxFaults: number;
   /** Fault modes by name → the FaultSpec a plan rule injects, e.g. `{ error: { kind: 'error' }, '503': { kind: 'status', status: 503 }, hang: { kind: 'hang' } }`. */
   readonly faults: Readonly<Record<string, FaultSpec>>;
-  /** Services and point ids (or globs) that may fail the request: failure sets made only of them are `critical`. */
+  /**
+   * Services and point ids (or globs, `*` within a segment, `**` across) that may fail the request:
+   * failure sets made only of them are `critical`. A point is critical when its target or its
+   * caller is a critical service, or it matches a listed point.
+   */
   readonly critical?: { readonly services?: readonly string[]; readonly points?: readonly string[] };
   /** Skip hypotheses made only of critical faults (default true). */
   readonly skipCritical?: boolean;
@@ -94,7 +98,7 @@ export interface ExplorerOptions {
    * injecting it. `plain`: every call in the trace supports the success (Netflix's trace lineage).
    */
   readonly lineage?: 'precise' | 'plain';
-  /** Most faults in one batched experiment (default 64). */
+  /** Most faults in one batched experiment (default 64, or one per 4 points seen when that is more). */
   readonly batchSize?: number;
   /**
    * Fraction of tolerated batches re-tested through one sampled hypothesis they covered, to check the

@@ -110,7 +110,7 @@ export class Explorer implements ExplorerLike {
   private readonly maxExperiments: number;
   private readonly stopAtFirstFailure: boolean;
   private readonly precise: boolean;
-  private readonly batchSize: number;
+  private readonly batchSizeOption: number | undefined;
   private readonly verifyRate: number;
   private readonly maxDurationMs: number;
   private readonly now: () => number;
@@ -191,9 +191,13 @@ export class Explorer implements ExplorerLike {
       if (typeof g !== 'string' || g === '') throw new LabcoatInputError(`options.critical.points[${i}]`, `expected a point id or glob, got ${show(g)}`);
       return g.includes('*') ? compileGlob(g) : (p: string) => p === g;
     });
+    // A point is critical when its target or its caller is a critical service (a critical
+    // service's own dependencies fail it, and with it the request), or it matches a listed point.
     this.critical = (point) => {
       const target = pointTarget(point);
       if (target !== undefined && services.has(target)) return true;
+      const arrow = point.indexOf('->');
+      if (arrow > 0 && services.has(point.slice(0, arrow))) return true;
       return globs.some((g) => g(point));
     };
     this.skipCritical = o.skipCritical ?? true;
@@ -206,7 +210,7 @@ export class Explorer implements ExplorerLike {
       throw new LabcoatInputError('options.lineage', `expected "precise" or "plain", got ${show(o.lineage)}`);
     }
     this.precise = (o.lineage ?? 'precise') === 'precise';
-    this.batchSize = whole(o.batchSize, 'options.batchSize', 1, 64);
+    this.batchSizeOption = o.batchSize === undefined ? undefined : whole(o.batchSize, 'options.batchSize', 1);
     const rate = o.verifyRate ?? 0.1;
     if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new LabcoatInputError('options.verifyRate', `expected a fraction from 0 to 1, got ${show(rate)}`);
     this.verifyRate = rate;
@@ -566,7 +570,8 @@ export class Explorer implements ExplorerLike {
     for (const a of hinted) {
       if (this.hintState.has(a)) continue;
       if (this.skipCritical && this.critical(this.pointOf(a))) continue;
-      this.hintState.set(a, 'pending');
+      // Already injected and tolerated (alone or in a tolerated set): nothing left to verify.
+      this.hintState.set(a, this.toleratedAtoms.has(a) || armed.includes(a) ? 'verified' : 'pending');
     }
     for (const [a, why] of lin.expected) if (!this.notExpected.has(a) && !this.expected.has(a)) this.expected.set(a, why);
     // The armed set was tolerated.
@@ -662,11 +667,11 @@ export class Explorer implements ExplorerLike {
       }
       this.modeConflictPoints = this.points.length;
     }
-    const query = (prepared: PreparedSupports<Atom>) =>
+    const query = (prepared: PreparedSupports<Atom>, want = limit) =>
       this.solver.enumerate({
         supports: prepared,
         maxSize: this.maxFaults,
-        limit,
+        limit: want,
         firstFound: true,
         exclude: {
           failures: [...this.failures.map((f) => f.atoms), ...this.modeConflicts],
@@ -678,14 +683,15 @@ export class Explorer implements ExplorerLike {
     if (fresh) return query(this.prepare());
     if (this.preparedCount === this.supports.length) return query(this.prepared!);
     const newer = this.supports.slice(this.preparedCount).map((s) => new Set(this.effective(s)));
-    const r = query(this.prepared!);
-    const sets = r.sets.filter((h) => newer.every((s) => h.some((a) => s.has(a))));
+    // Ask for more than needed: the newer supports filter some out (the last hypothesis, at least).
+    const r = query(this.prepared!, Math.max(limit, 64));
+    const sets = r.sets.filter((h) => newer.every((s) => h.some((a) => s.has(a)))).slice(0, limit);
     if (sets.length > 0) return { ...r, sets, status: 'limit' };
     return query(this.prepare());
   }
 
   private plan(): Step {
-    const limit = this.batching ? Math.max(2048, this.batchSize * 32) : 1;
+    const limit = this.batching ? Math.max(8192, this.batchSize * 32) : 1;
     let r: HittingSetResult<Atom>;
     let sets: Atom[][];
     for (;;) {
@@ -715,7 +721,9 @@ export class Explorer implements ExplorerLike {
       pendingHints.push([a]);
     }
     pendingHints.sort((x, y) => (this.depth.get(this.pointOf(y[0]!)) ?? 0) - (this.depth.get(this.pointOf(x[0]!)) ?? 0) || compareAtoms(x[0]!, y[0]!));
-    const candidates = [...sets, ...pendingHints];
+    // Smallest first: hints to verify are single faults, so they come after the solver's singles.
+    const singles = sets.filter((s) => s.length === 1);
+    const candidates = [...singles, ...pendingHints, ...sets.filter((s) => s.length > 1)];
     if (candidates.length === 0) {
       if (r.status === 'complete' || r.status === 'unhittable') return { kind: 'done' };
       // 'no-supports' cannot happen after a successful baseline; 'limit'/'deadline' without sets neither.
@@ -780,7 +788,6 @@ export class Explorer implements ExplorerLike {
     const chosen = new Set<Atom>();
     const modeAt = new Map<string, string>();
     const covers: (readonly Atom[])[] = [];
-    const used = new Set<number>();
     const failures = this.failures.map((f) => f.atoms);
     // For each known failure set, per fault of it: the batch's faults near that fault (same point,
     // or above or beneath it). A batch must not hold a look-alike of a failure set.
@@ -841,21 +848,63 @@ export class Explorer implements ExplorerLike {
         failures.forEach((f, i) => f.forEach((fa, j) => near(a, fa) && !(f.length === 1 && this.toleratedAtoms.has(a)) && nearHits[i]![j]!.add(a)));
       }
     };
-    for (let maxNew = 0; maxNew <= this.maxFaults; maxNew++) {
-      for (let i = 0; i < candidates.length; i++) {
-        if (used.has(i)) continue;
-        const c = candidates[i]!;
-        if (!this.batchable(c)) {
-          used.add(i);
-          continue;
-        }
-        const newAtoms = c.filter((a) => !chosen.has(a));
-        if (newAtoms.length > Math.max(maxNew, chosen.size === 0 ? c.length : 0)) continue;
-        if (!fits(newAtoms)) continue;
-        take(newAtoms);
-        covers.push(c);
-        used.add(i);
+    // The candidates worth batching, in hypothesis order, and which of them each fault is in.
+    const pool: (readonly Atom[])[] = candidates.filter((c) => this.batchable(c));
+    const missing = pool.map((c) => c.length);
+    const byAtom = new Map<Atom, number[]>();
+    pool.forEach((c, i) => {
+      for (const a of c) {
+        let list = byAtom.get(a);
+        if (!list) byAtom.set(a, (list = []));
+        list.push(i);
       }
+    });
+    const banned = new Set<Atom>();
+    // Faults that would complete a hypothesis: how many, and the earliest one.
+    const score = new Map<Atom, number>();
+    const firstAt = new Map<Atom, number>();
+    const addScore = (i: number): void => {
+      const m = pool[i]!.find((a) => !chosen.has(a))!;
+      score.set(m, (score.get(m) ?? 0) + 1);
+      if ((firstAt.get(m) ?? Infinity) > i) firstAt.set(m, i);
+    };
+    const choose = (newAtoms: readonly Atom[]): void => {
+      for (const a of newAtoms) {
+        take([a]);
+        score.delete(a);
+        for (const i of byAtom.get(a) ?? []) {
+          missing[i]!--;
+          if (missing[i] === 0) covers.push(pool[i]!);
+          else if (missing[i] === 1) addScore(i);
+        }
+      }
+    };
+    // Seed with the first hypothesis, then grow one fault at a time: the fault that completes the
+    // most hypotheses (ties: the earlier hypothesis); when none completes any, the next hypothesis
+    // that fits whole. So the batch covers as many hypotheses as its faults allow.
+    let next = 0;
+    while (chosen.size < this.batchSize) {
+      let added = false;
+      while (!added && score.size > 0) {
+        let best: Atom | undefined;
+        for (const [a, n] of score) {
+          if (best === undefined || n > score.get(best)! || (n === score.get(best)! && firstAt.get(a)! < firstAt.get(best)!)) best = a;
+        }
+        score.delete(best!);
+        if (banned.has(best!)) continue;
+        if (fits([best!])) {
+          choose([best!]);
+          added = true;
+        } else banned.add(best!);
+      }
+      for (; !added && next < pool.length; next++) {
+        if (missing[next] === 0) continue;
+        const newAtoms = pool[next]!.filter((a) => !chosen.has(a));
+        if (newAtoms.some((a) => banned.has(a)) || !fits(newAtoms)) continue;
+        choose(newAtoms);
+        added = true;
+      }
+      if (!added) break;
     }
     return { atoms: [...chosen].sort(compareAtoms), covers };
   }
@@ -863,8 +912,24 @@ export class Explorer implements ExplorerLike {
   // ---------------------------------------------------------------------------------------------
   // Helpers
 
+  private readonly pointCache = new Map<Atom, string>();
+
+  /**
+   * Most faults in one batch: the option, else 64, or one per 4 points seen on larger systems (the
+   * pairs of independent points to cover grow with the square of the points; a batch of b faults
+   * covers b²/2 of them).
+   */
+  private get batchSize(): number {
+    return this.batchSizeOption ?? Math.max(64, Math.ceil(this.points.length / 4));
+  }
+
   private pointOf(atom: Atom): string {
-    return parseFaultAtom(atom)?.point ?? atom;
+    let p = this.pointCache.get(atom);
+    if (p === undefined) {
+      p = parseFaultAtom(atom)?.point ?? atom;
+      this.pointCache.set(atom, p);
+    }
+    return p;
   }
 
   private toFaults(atoms: readonly Atom[]): Fault[] {

@@ -192,6 +192,12 @@ export interface CompiledQuery<A extends Atom = Atom> {
   readonly tried: ReadonlySet<string>;
   /** Tolerated sets restricted to the universe, ascending. */
   readonly tolerated: readonly Int32Array[];
+  /**
+   * Per atom, a bitset over `tolerated` (words of 32 sets): which tolerated sets contain it, so
+   * "is this set inside some tolerated set" is an AND of a few rows instead of a scan. Built only
+   * when there are many tolerated sets; undefined otherwise.
+   */
+  readonly toleratedByAtom?: readonly (Uint32Array | undefined)[];
   readonly maxSize: number;
   readonly limit: number;
   /** Absolute `performance.now()` deadline, or Infinity. */
@@ -462,6 +468,15 @@ export function compileQuery<A extends Atom>(query: HittingSetQuery<A>): Compile
     if (t !== undefined && t.length > 0) tolerated.push(t);
   });
 
+  let toleratedByAtom: (Uint32Array | undefined)[] | undefined;
+  if (tolerated.length >= 16) {
+    const words = Math.ceil(tolerated.length / 32);
+    toleratedByAtom = new Array<Uint32Array | undefined>(prepared.atoms.length);
+    tolerated.forEach((t, i) => {
+      for (const x of t) (toleratedByAtom![x] ??= new Uint32Array(words))[i >>> 5]! |= 1 << (i & 31);
+    });
+  }
+
   let early: CompiledQuery['early'];
   if (prepared.given === 0) early = { status: 'no-supports', emptySupports: [] };
   else if (prepared.emptySupports.length > 0) early = { status: 'unhittable', emptySupports: prepared.emptySupports };
@@ -473,6 +488,7 @@ export function compileQuery<A extends Atom>(query: HittingSetQuery<A>): Compile
     failures,
     tried,
     tolerated,
+    ...(toleratedByAtom ? { toleratedByAtom } : {}),
     maxSize,
     limit,
     deadline,
@@ -489,7 +505,18 @@ export function compileQuery<A extends Atom>(query: HittingSetQuery<A>): Compile
 export function isExcluded(q: CompiledQuery, set: Int32Array, failuresChecked = false): boolean {
   if (!failuresChecked) for (const f of q.failures) if (isSortedSubset(f, set)) return true;
   if (q.tried.size > 0 && q.tried.has(indexKey(set))) return true;
-  for (const t of q.tolerated) if (isSortedSubset(set, t)) return true;
+  const rows = q.toleratedByAtom;
+  if (rows === undefined) {
+    for (const t of q.tolerated) if (isSortedSubset(set, t)) return true;
+    return false;
+  }
+  const first = rows[set[0]!];
+  if (first === undefined) return false;
+  for (let w = 0; w < first.length; w++) {
+    let bits = first[w]!;
+    for (let i = 1; i < set.length && bits !== 0; i++) bits &= rows[set[i]!]?.[w] ?? 0;
+    if (bits !== 0) return true;
+  }
   return false;
 }
 
@@ -502,6 +529,8 @@ export interface LevelSearch {
   readonly work: number;
   /** The search stopped after `want` non-excluded sets (`firstFound`): `sets` holds only those. */
   readonly stoppedEarly?: boolean;
+  /** Every exclusion was already applied to `sets`. */
+  readonly filtered?: boolean;
 }
 
 /**
@@ -529,7 +558,7 @@ export function runLevels<A extends Atom>(q: CompiledQuery<A>, solver: string, s
     }
     const level = searchSize(size, q.firstFound ? q.limit - found.length : Infinity);
     work += level.work;
-    const kept = level.sets.filter((s) => !isExcluded(q, s));
+    const kept = level.filtered ? level.sets : level.sets.filter((s) => !isExcluded(q, s));
     if (!level.stoppedEarly) kept.sort(compareIndexSets);
     for (const s of kept) found.push(s);
     if (level.timedOut) {
@@ -721,7 +750,7 @@ class Mmcs {
       for (const x of C) cand[x] = 1; // after a timeout some were not restored
     };
     visit(0);
-    return { sets, timedOut, work, ...(stoppedEarly ? { stoppedEarly } : {}) };
+    return { sets, timedOut, work, ...(stoppedEarly ? { stoppedEarly } : {}), ...(want !== Infinity ? { filtered: true } : {}) };
   }
 }
 
