@@ -235,7 +235,10 @@ async function runClass(cls: RequestClass, setup: RunnerSetup, runId: string, ru
     const waitMs =
       outcome.failure?.reason === 'unreachable'
         ? 0
-        : Math.max(setup.spanWaitMs * (exp.purpose === 'baseline' && baselines === 0 ? 2 : 1), slowMs > 0 ? slowMs + setup.spanWaitMs - outcome.durationMs : 0);
+        : // The first baseline decides whether a hop "does not join the trace", a strong claim that
+          // ends the run: give slow exporters on a loaded machine time (collectTrace returns as soon
+          // as the trace is complete, so a healthy system pays nothing for it).
+          Math.max(setup.spanWaitMs * (exp.purpose === 'baseline' && baselines === 0 ? 5 : 1), slowMs > 0 ? slowMs + setup.spanWaitMs - outcome.durationMs : 0);
     const { spans, complete } = await collectTrace(setup.spans, ctx.traceId, ctx.parentSpanId, workload.multiRoot, waitMs);
     const { fired, neverFired } = firedFaults(spans, exp.faults, setup.faults, planId);
     const verdict = await oracle.judge(outcome, { experiment: { id: exp.id, purpose: exp.purpose }, planned, fired, spans });
@@ -489,7 +492,7 @@ function checkBaseline(
   if (b.spans.length === 0) {
     throw new ExploreError(
       'no-spans',
-      `${name}: no spans arrived for the baseline request within ${formatMs(setup.spanWaitMs * 2)}. ` +
+      `${name}: no spans arrived for the baseline request within ${formatMs(setup.spanWaitMs * 5)}. ` +
         `The services must export spans to ${setup.spans.url ?? 'the collector'} (set LABCOAT_OTLP_URL in their environment)${setup.spans.url ? ', e.g. start explore with a fixed --collector-port' : ''}.`,
     );
   }
