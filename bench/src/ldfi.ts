@@ -11,15 +11,18 @@
  * - `ldfi plain`: plain trace lineage (every call in the trace supports the success), one
  *   hypothesis per experiment: Netflix's LDFI;
  * - `exhaustive`: Filibuster-style, every combination of ≤ k faults among the points each execution
- *   reached (dynamic reduction; failed sets not extended). On large systems its k = 2 level is
- *   counted from the single-fault runs rather than run (same number, same order);
+ *   reached (dynamic reduction; failed sets not extended). Above 60 services its k = 2 level is
+ *   counted from the single-fault runs rather than run (same number);
  * - `random`: random fault sets of 1..k faults at the points seen so far, at the budget `ldfi`
  *   needed to certify.
  *
  * Targets: on the demo, ldfi certifies in ≤ 1/5 of exhaustive's executions; on a 100-service
  * system with ≥ 300 points, ldfi certifies k = 2 in ≤ 300 experiments.
  *
- *     node bench/dist/ldfi.js [--quick] [--k N] [--seed N] [--sizes 10,100,1000] [--cap N]
+ * Systems of ≤ 60 points are also brute-forced (every set of ≤ k faults over every declared point),
+ * and LDFI's minimal failure sets compared with the true ones.
+ *
+ *     node bench/dist/ldfi.js [--quick] [--k N] [--seed N] [--sizes 10,100,1000] [--cap N] [--big-cap N]
  *
  * The last line printed is one JSON object `{"bench":"ldfi", …}`.
  */
