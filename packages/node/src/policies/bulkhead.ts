@@ -103,7 +103,7 @@ export class BulkheadPolicy extends BasePolicy {
   }
 
   run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+    const start = this.startTime();
     if (ctx.signal.aborted) return this.cancelled(ctx.signal, start);
     if (this.running < this.maxConcurrent) {
       this.running++;

@@ -320,7 +320,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   private readonly openMultiplier: number;
   private readonly openFn: ((n: number) => number) | undefined;
   private readonly openBackoff: OpenBackoff | undefined;
-  private backoffState: OpenBackoffState | undefined;
+  private backoffState: OpenBackoffState | undefined = undefined;
 
   private st = CLOSED;
   private epoch = 0;
@@ -333,11 +333,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
   private isolations = 0;
   private isolationGen = 0;
 
-  private stateChangeEmitter: EventEmitter<StateChangeEvent> | undefined;
-  private breakEmitter: EventEmitter<BreakEvent> | undefined;
-  private halfOpenEmitter: EventEmitter<HalfOpenEvent> | undefined;
-  private resetEmitter: EventEmitter<ResetEvent> | undefined;
-  private rejectEmitter: EventEmitter<RejectEvent> | undefined;
+  /** Made on the first subscription to any of the breaker's own events: most breakers have none. */
+  private emitters: BreakerEmitters | undefined = undefined;
 
   /**
    * The clock of the hot path: `performance.now` when the policy runs on the default clock
@@ -424,23 +421,23 @@ export class CircuitBreakerPolicy extends BasePolicy {
 
   /** Every state change, before the more specific event (`onBreak`, `onHalfOpen`, `onReset`). */
   get onStateChange(): Event<StateChangeEvent> {
-    return (this.stateChangeEmitter ??= new EventEmitter()).event;
+    return (this.emitters ??= new BreakerEmitters()).stateChange.event;
   }
   /** The circuit opened, was forced open or isolated. */
   get onBreak(): Event<BreakEvent> {
-    return (this.breakEmitter ??= new EventEmitter()).event;
+    return (this.emitters ??= new BreakerEmitters()).break.event;
   }
   /** The open period ended: the next calls are probes. */
   get onHalfOpen(): Event<HalfOpenEvent> {
-    return (this.halfOpenEmitter ??= new EventEmitter()).event;
+    return (this.emitters ??= new BreakerEmitters()).halfOpen.event;
   }
   /** The circuit closed again. */
   get onReset(): Event<ResetEvent> {
-    return (this.resetEmitter ??= new EventEmitter()).event;
+    return (this.emitters ??= new BreakerEmitters()).reset.event;
   }
   /** A call was refused (or, in metrics-only mode, would have been). */
   get onReject(): Event<RejectEvent> {
-    return (this.rejectEmitter ??= new EventEmitter()).event;
+    return (this.emitters ??= new BreakerEmitters()).reject.event;
   }
 
   // ---------------------------------------------------------------- state
@@ -586,7 +583,8 @@ export class CircuitBreakerPolicy extends BasePolicy {
       ctx.span.setAttribute(ATTR.breakerState, 'closed');
     }
     const epoch = this.epoch;
-    const start = this.clock();
+    const handed = this.origin === 0 ? undefined : this.handedTime();
+    const start = handed === undefined ? this.clock() : handed - this.origin;
     let result: PromiseLike<T> | T;
     try {
       result = fn(ctx);
@@ -630,6 +628,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     if (this.breaker.countsSlowCalls || this.successListened || this.latencySampled(start)) {
       const end = this.clock();
       d = end - start;
+      if (d < 0) d = 0; // a handed start converted back from epoch ms can be off by a rounding error
       at = end + this.origin;
     } else at = start + this.origin;
     if (this.checksResults && this.handle.result(value)) {
@@ -687,7 +686,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   /** A call threw (or rejected). */
   private failed(error: unknown, kind: number, epoch: number, start: number, signal: AbortSignal): void {
     const t = this.clock();
-    const d = t - start;
+    const d = t > start ? t - start : 0;
     const end = t + this.origin;
     if (signal !== NEVER && signal.aborted && (error === signal.reason || error instanceof CancelledError)) {
       // The caller gave up: says nothing about the dependency. Free the probe slot it held.
@@ -730,7 +729,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     this.epoch++;
     this.probesAdmitted = 0;
     this.probeSuccesses = 0;
-    const e = this.stateChangeEmitter;
+    const e = this.emitters?.stateChange;
     if (e !== undefined && e.size > 0) e.emit({ from: NAMES[from]!, to: NAMES[to]!, at });
   }
 
@@ -747,7 +746,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   private toHalfOpen(now: number): void {
     this.halfOpenedAt = now;
     this.transition(HALF_OPEN, now);
-    const e = this.halfOpenEmitter;
+    const e = this.emitters?.halfOpen;
     if (e !== undefined && e.size > 0) e.emit({ openedForMs: now - this.openedAt });
   }
 
@@ -758,7 +757,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
     this.backoffState = undefined;
     this.halfOpenAt = Infinity;
     this.transition(CLOSED, at);
-    const e = this.resetEmitter;
+    const e = this.emitters?.reset;
     if (e !== undefined && e.size > 0) e.emit({ from: NAMES[from]!, reason });
   }
 
@@ -769,7 +768,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   private emitBreak(reason: string, from: number, openForMs: number, payload: unknown, cause: number): void {
-    const e = this.breakEmitter;
+    const e = this.emitters?.break;
     if (e === undefined || e.size === 0) return;
     e.emit({
       reason,
@@ -781,7 +780,7 @@ export class CircuitBreakerPolicy extends BasePolicy {
   }
 
   private emitReject(st: number, enforced: boolean): void {
-    const e = this.rejectEmitter;
+    const e = this.emitters?.reject;
     if (e !== undefined && e.size > 0) e.emit({ state: NAMES[st]!, enforced });
   }
 
@@ -898,6 +897,15 @@ function describeJson(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** The breaker's own events (beyond every policy's success and failure). */
+class BreakerEmitters {
+  readonly stateChange = new EventEmitter<StateChangeEvent>();
+  readonly break = new EventEmitter<BreakEvent>();
+  readonly halfOpen = new EventEmitter<HalfOpenEvent>();
+  readonly reset = new EventEmitter<ResetEvent>();
+  readonly reject = new EventEmitter<RejectEvent>();
 }
 
 /**

@@ -113,7 +113,7 @@ export class CoalescePolicy extends BasePolicy {
         return Promise.reject(error);
       }
     }
-    const start = this.now();
+    const start = this.startTime();
     const signal = ctx.signal;
     if (signal.aborted) {
       const error = abortError(signal, this.name);

@@ -63,7 +63,7 @@ export class FallbackPolicy<R = unknown> extends BasePolicy {
   }
 
   async run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+    const start = this.startTime();
     let reason: FallbackReason;
     try {
       const value = await fn(ctx);

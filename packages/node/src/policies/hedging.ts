@@ -198,7 +198,7 @@ export class HedgingPolicy extends BasePolicy {
   }
 
   run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+    const start = this.startTime();
     const signal = ctx.signal;
     if (signal.aborted) {
       const error = abortError(signal, this.name);

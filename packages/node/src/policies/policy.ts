@@ -80,6 +80,20 @@ export interface Policy {
 export const NEVER: AbortSignal = new AbortController().signal;
 const ROOT: PolicyContext = Object.freeze({ signal: NEVER, attempt: 1, hedge: 0, span: undefined });
 
+/**
+ * The time a pipeline read when it started, handed to the policies it starts within the same
+ * synchronous run (cleared before the user's function is called, and when the pipeline's first
+ * step returns). Each policy on the default clock reads it instead of the clock: a clock read is
+ * ~50 ns, and a retry + breaker + timeout pipeline would otherwise read it four times in a row.
+ * A retry's later attempts, a bulkhead's queued calls and so on start later and read the clock.
+ */
+let handedTime: number | undefined;
+
+/** @internal Hands `t` to the policies started until the next call (`undefined` ends it). */
+export function handTime(t: number | undefined): void {
+  handedTime = t;
+}
+
 /** Calls `fn`, turning a synchronous throw into a rejection. */
 export function invoke<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
   try {
@@ -97,7 +111,7 @@ export function invoke<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
 export abstract class BasePolicy implements Policy {
   abstract readonly kind: PolicyKind;
   readonly name: string;
-  private rolling: RollingStats | undefined;
+  private rolling: RollingStats | undefined = undefined;
   private readonly statsOptions: RollingStatsOptions | undefined;
 
   /** Rolling outcome counts and latencies (made on first use: creating a policy stays cheap). */
@@ -107,8 +121,8 @@ export abstract class BasePolicy implements Policy {
   protected readonly now: () => number;
   protected readonly sdk: Labcoat | undefined;
   // Made on first subscription: policies are sometimes created per request, and most are never listened to.
-  private successes: EventEmitter<SuccessEvent> | undefined;
-  private failures: EventEmitter<FailureEvent> | undefined;
+  private successes: EventEmitter<SuccessEvent> | undefined = undefined;
+  private failures: EventEmitter<FailureEvent> | undefined = undefined;
 
   get onSuccess(): Event<SuccessEvent> {
     return (this.successes ??= new EventEmitter()).event;
@@ -127,15 +141,15 @@ export abstract class BasePolicy implements Policy {
     return this.failures !== undefined && this.failures.size > 0;
   }
 
-  /** False with a caller's clock (tests): every duration is then measured. */
-  private readonly samplesLatency: boolean;
+  /** True on the default clock; false with a caller's (tests), where every duration is then measured. */
+  protected readonly defaultClock: boolean;
   private latencyCalls = 0;
   private latencySampledAt = -Infinity;
 
   constructor(kind: PolicyKind, options: CommonPolicyOptions = {}) {
     this.name = checkName(kind, options.name);
     this.now = options.now ?? nowMs;
-    this.samplesLatency = options.now === undefined;
+    this.defaultClock = options.now === undefined;
     this.statsOptions = options.stats;
     this.sdk = options.labcoat;
   }
@@ -184,11 +198,22 @@ export abstract class BasePolicy implements Policy {
    * ~40 ns, a noticeable part of a fast call. Counts are always exact.
    */
   protected latencySampled(start: number): boolean {
-    if (!this.samplesLatency || (++this.latencyCalls & 7) === 0 || start - this.latencySampledAt >= 50) {
+    if (!this.defaultClock || (++this.latencyCalls & 7) === 0 || start - this.latencySampledAt >= 50) {
       this.latencySampledAt = start;
       return true;
     }
     return false;
+  }
+
+  /** The time an execution starts: the one its pipeline handed down, if any, else the clock's. */
+  protected startTime(): number {
+    const t = handedTime;
+    return t !== undefined && this.defaultClock ? t : this.now();
+  }
+
+  /** The time a pipeline handed down to the policies it is starting (default clock only), if any. */
+  protected handedTime(): number | undefined {
+    return this.defaultClock ? handedTime : undefined;
   }
 
   /** Emits a success event (allocating it only when someone listens). */

@@ -111,7 +111,7 @@ export class RateLimitPolicy extends BasePolicy {
   }
 
   run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+    const start = this.startTime();
     if (ctx.signal.aborted) return Promise.reject(this.cancelledError(ctx.signal, start));
     this.refill(start);
     if (this.waitingCount === 0 && this.tokens >= 1 - EPSILON) {

@@ -118,31 +118,63 @@ export class RetryPolicy extends BasePolicy {
     this.maxRetryAfterMs = checkTimerDuration(p, 'maxRetryAfterMs', options.maxRetryAfterMs, 60_000);
   }
 
-  async run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+  run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
+    const start = this.startTime();
     const signal = ctx.signal;
-    if (signal.aborted) return this.cancelled(ctx, start, 0, signal);
+    if (signal.aborted) return this.rejectCancelled(ctx, start, signal);
     this.budget?.recordCall();
-    let c = ctx.attempt === 1 ? ctx : { signal, attempt: 1, hedge: ctx.hedge, span: ctx.span };
+    const c = ctx.attempt === 1 ? ctx : { signal, attempt: 1, hedge: ctx.hedge, span: ctx.span };
+    // The first attempt without an async function: most calls succeed the first time, and a
+    // plain then costs less than an async frame. Everything after a failure is in `retrying`.
+    let first: PromiseLike<T> | T;
+    try {
+      first = fn(c);
+    } catch (error) {
+      // Thrown synchronously: decided (and the wait before the retry started) synchronously too.
+      try {
+        return this.afterError(fn, ctx, start, error);
+      } catch (failure) {
+        return Promise.reject(failure);
+      }
+    }
+    return Promise.resolve(first).then(
+      (value) => {
+        let handled: boolean;
+        try {
+          handled = this.handle.result(value);
+        } catch (error) {
+          return this.afterError(fn, ctx, start, error);
+        }
+        return handled ? this.retrying(fn, ctx, start, { value }) : this.succeeded(ctx, start, 1, value);
+      },
+      (error: unknown) => this.afterError(fn, ctx, start, error),
+    );
+  }
+
+  private afterError<T>(fn: PolicyFn<T>, ctx: PolicyContext, start: number, error: unknown): Promise<T> {
+    if (!this.handle.error(error)) return this.fail(ctx, start, 1, error, false);
+    return this.retrying(fn, ctx, start, { error });
+  }
+
+  private succeeded<T>(ctx: PolicyContext, start: number, attempt: number, value: T): T {
+    ctx.span?.setAttribute(ATTR.retryAttempts, attempt);
+    // The duration is only for the (sampled) latency statistics and success listeners.
+    if (this.successListened || this.latencySampled(start)) {
+      const end = this.now();
+      const d = end - start;
+      this.stats.record(Outcome.success, d, end);
+      this.emitSuccess(d);
+    } else this.stats.record(Outcome.success, -1, start);
+    return value;
+  }
+
+  /** Attempt 1 failed with `first` (a handled failure): waits, retries, gives up. */
+  private async retrying<T>(fn: PolicyFn<T>, ctx: PolicyContext, start: number, first: RetryReason): Promise<T> {
+    const signal = ctx.signal;
     let attempt = 1;
     let state: Backoff = this.backoff;
+    let reason = first;
     for (;;) {
-      let reason: RetryReason;
-      try {
-        const value = await fn(c);
-        if (!this.handle.result(value)) {
-          const end = this.now();
-          const d = end - start;
-          ctx.span?.setAttribute(ATTR.retryAttempts, attempt);
-          this.stats.record(Outcome.success, d, end);
-          this.emitSuccess(d);
-          return value;
-        }
-        reason = { value };
-      } catch (error) {
-        if (!this.handle.error(error)) return this.fail(ctx, start, attempt, error, false);
-        reason = { error };
-      }
       if (signal.aborted) {
         discard(reason);
         return this.cancelled(ctx, start, attempt, signal);
@@ -170,7 +202,24 @@ export class RetryPolicy extends BasePolicy {
       }
       attempt++;
       this.stats.record(Outcome.retry);
-      c = { signal, attempt, hedge: ctx.hedge, span: ctx.span };
+      const c: PolicyContext = { signal, attempt, hedge: ctx.hedge, span: ctx.span };
+      try {
+        const value = await fn(c);
+        if (!this.handle.result(value)) return this.succeeded(ctx, start, attempt, value);
+        reason = { value };
+      } catch (error) {
+        if (!this.handle.error(error)) return this.fail(ctx, start, attempt, error, false);
+        reason = { error };
+      }
+    }
+  }
+
+  /** An execution whose caller gave up before it started. */
+  private rejectCancelled<T>(ctx: PolicyContext, start: number, signal: AbortSignal): Promise<T> {
+    try {
+      return this.cancelled(ctx, start, 0, signal);
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 

@@ -2,7 +2,7 @@ import { ATTR, LabcoatInputError } from '@labcoat/core';
 import { checkTimerDuration } from './backoff.js';
 import { TimeoutError } from './errors.js';
 import { EventEmitter, type Event } from './events.js';
-import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn } from './policy.js';
+import { BasePolicy, invoke, NEVER, type CommonPolicyOptions, type PolicyContext, type PolicyFn, type PolicySpan } from './policy.js';
 import { abortError, addAbortListener, LinkedController, removeAbortListener } from './signals.js';
 import { Outcome } from './stats.js';
 import { checkChoice } from './validate.js';
@@ -68,24 +68,107 @@ export class TimeoutPolicy extends BasePolicy {
   }
 
   run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
-    const start = this.now();
+    const start = this.startTime();
     if (ctx.signal.aborted) {
       const error = abortError(ctx.signal, this.name);
       this.end(Outcome.cancelled, start, error);
       return Promise.reject(error);
     }
     const run = new TimeoutRun<T>(this, ctx, start);
+    this.enqueue(run);
     const done = invoke(fn, run.inner);
     return this.strategy === 'aggressive' ? run.race(done) : done.then((v) => run.settled(v), (e: unknown) => run.failed(e));
   }
 
+  // ---- deadlines
+  //
+  // Every execution of one policy has the same timeoutMs, so deadlines come in the order executions
+  // start: a FIFO list with one timer armed for its head replaces a setTimeout and clearTimeout per
+  // execution (together ~0.3 µs, a third of a fast pipeline). The timer is re-armed from deadline
+  // differences, not from clock reads, so it follows whatever drives the timers (fake ones in tests).
+  // With nothing in flight it stays unref'd: it then keeps no process alive and fires once, idly.
+
+  private head: Deadline | undefined = undefined;
+  private tail: Deadline | undefined = undefined;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  /** The clock time the timer fires at. */
+  private armedFor = 0;
+  private timerRefed = false;
+
+  private enqueue(run: Deadline): void {
+    const deadline = run.deadline;
+    let after = this.tail;
+    // A clock that went back (a test's fake one) puts a deadline before the tail's: keep the order.
+    while (after !== undefined && after.deadline > deadline) after = after.prev;
+    run.prev = after;
+    run.next = after === undefined ? this.head : after.next;
+    if (run.next === undefined) this.tail = run;
+    else run.next.prev = run;
+    if (after === undefined) this.head = run;
+    else after.next = run;
+    run.queued = true;
+    if (this.timer === undefined) this.arm(deadline - run.start, deadline);
+    else if (deadline < this.armedFor) {
+      clearTimeout(this.timer);
+      this.arm(deadline - run.start, deadline);
+    } else if (!this.timerRefed) {
+      this.timer.ref();
+      this.timerRefed = true;
+    }
+  }
+
+  /** @internal Takes a run off the deadline list (it ended, or its deadline fired). */
+  dequeue(run: Deadline): void {
+    if (!run.queued) return;
+    run.queued = false;
+    const { prev, next } = run;
+    if (prev === undefined) this.head = next;
+    else prev.next = next;
+    if (next === undefined) this.tail = prev;
+    else next.prev = prev;
+    run.prev = run.next = undefined;
+    if (this.head === undefined && this.timerRefed) {
+      this.timer!.unref();
+      this.timerRefed = false;
+    }
+  }
+
+  private arm(delayMs: number, at: number): void {
+    this.timer = setTimeout(onTimer, delayMs > 1 ? delayMs : 1, this);
+    this.armedFor = at;
+    this.timerRefed = true;
+  }
+
+  /** @internal The timer fired: every run whose deadline it was armed for (or earlier) has timed out. */
+  onTimer(): void {
+    const due = this.armedFor;
+    this.timer = undefined;
+    this.timerRefed = false;
+    for (let run = this.head; run !== undefined && run.deadline <= due; run = this.head) {
+      this.dequeue(run);
+      run.onDeadline();
+    }
+    const next = this.head;
+    // A deadline callback may have started an execution, which armed a timer already.
+    if (next !== undefined && this.timer === undefined) this.arm(next.deadline - due, next.deadline);
+  }
+
   /** @internal Records how an execution ended (`error` is unused for a success). */
   end(outcome: typeof Outcome.success | typeof Outcome.failure | typeof Outcome.timeout | typeof Outcome.cancelled, start: number, error?: unknown): void {
+    if (outcome === Outcome.success) {
+      // The duration is only for the (sampled) latency statistics and success listeners.
+      if (this.successListened || this.latencySampled(start)) {
+        const end = this.now();
+        const d = end - start;
+        this.stats.record(outcome, d, end);
+        this.emitSuccess(d);
+      } else this.stats.record(outcome, -1, start);
+      return;
+    }
     const end = this.now();
     const d = end - start;
     this.stats.record(outcome, d, end);
-    if (outcome === Outcome.success) this.emitSuccess(d);
-    else this.emitFailure(d, outcome !== Outcome.cancelled, { error });
+    this.emitFailure(d, outcome !== Outcome.cancelled, { error });
   }
 
   /** @internal The deadline of `run` fired: span attribute and event. */
@@ -95,17 +178,60 @@ export class TimeoutPolicy extends BasePolicy {
   }
 }
 
-/** One execution's state: its linked signal, its timer, and how it has ended so far. */
-class TimeoutRun<T> {
+function onTimer(policy: TimeoutPolicy): void {
+  policy.onTimer();
+}
+
+/** An execution on a policy's deadline list. */
+interface Deadline {
+  readonly start: number;
+  readonly deadline: number;
+  queued: boolean;
+  prev: Deadline | undefined;
+  next: Deadline | undefined;
+  onDeadline(): void;
+}
+
+/**
+ * The context a timed execution hands its function. `signal` is a prototype getter, so the signal
+ * (an AbortController, ~2 µs on Node 20) is made only if the function reads it; an object literal
+ * with its own getter would cost ~0.6 µs to create. Destructure it or pass it on; a spread copy
+ * (`{ ...ctx }`) would not carry the signal.
+ */
+class TimeoutContext implements PolicyContext {
+  readonly attempt: number;
+  readonly hedge: number;
+  readonly span: PolicySpan | undefined;
+  constructor(
+    private readonly link: LinkedController,
+    outer: PolicyContext,
+  ) {
+    this.attempt = outer.attempt;
+    this.hedge = outer.hedge;
+    this.span = outer.span;
+  }
+  get signal(): AbortSignal {
+    return this.link.signal;
+  }
+}
+
+/**
+ * One execution's state: its signal (linked to the caller's: it is the execution's controller, one
+ * object fewer per call), its place on the deadline list, and how it has ended so far.
+ */
+class TimeoutRun<T> extends LinkedController implements Deadline {
   readonly inner: PolicyContext;
-  private readonly link: LinkedController;
-  private readonly timer: NodeJS.Timeout;
+  readonly deadline: number;
+  /** On the policy's deadline list (between `prev` and `next`). */
+  queued = false;
+  prev: Deadline | undefined = undefined;
+  next: Deadline | undefined = undefined;
   /** The TimeoutError once the deadline fired. */
   private timeoutError: TimeoutError | undefined = undefined;
   /** True once the aggressive promise settled (a later settlement of the function is ignored). */
   private done = false;
   private resolve: ((value: T) => void) | undefined = undefined;
-  private onParentAbort: (() => void) | undefined = undefined;
+  private onCallerAbort: (() => void) | undefined = undefined;
   private reject: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
@@ -113,27 +239,19 @@ class TimeoutRun<T> {
     readonly ctx: PolicyContext,
     readonly start: number,
   ) {
-    const link = (this.link = new LinkedController(ctx.signal));
-    // The signal is made only if the function reads it (an own getter, so a spread copy keeps it).
-    this.inner = {
-      get signal() {
-        return link.signal;
-      },
-      attempt: ctx.attempt,
-      hedge: ctx.hedge,
-      span: ctx.span,
-    };
-    this.timer = setTimeout(fire, policy.timeoutMs, this);
+    super(ctx.signal);
+    this.inner = new TimeoutContext(this, ctx);
+    this.deadline = start + policy.timeoutMs;
   }
 
   /** The deadline fired. */
   onDeadline(): void {
     // Done, or (cooperative) already cancelled by the caller: that is how it will end, not as a timeout.
-    if (this.done || this.link.aborted) return;
+    if (this.done || this.aborted) return;
     const error = new TimeoutError(this.policy.name, this.policy.timeoutMs);
     this.timeoutError = error;
     this.policy.fired(this.ctx, this.start);
-    this.link.abort(error);
+    this.abort(error);
     if (this.reject !== undefined) this.finish(Outcome.timeout, error);
   }
 
@@ -146,8 +264,8 @@ class TimeoutRun<T> {
     // The caller (or an outer deadline) giving up is heard on the parent signal, so the function's
     // own signal still need not exist.
     if (this.ctx.signal !== NEVER) {
-      this.onParentAbort = () => this.onAbort();
-      addAbortListener(this.ctx.signal, this.onParentAbort);
+      this.onCallerAbort = () => this.onAbort();
+      addAbortListener(this.ctx.signal, this.onCallerAbort);
     }
     done.then(
       (value) => {
@@ -199,14 +317,10 @@ class TimeoutRun<T> {
 
   private cleanUp(): void {
     this.done = true;
-    clearTimeout(this.timer);
-    this.link.dispose();
-    if (this.onParentAbort !== undefined) removeAbortListener(this.ctx.signal, this.onParentAbort);
+    this.policy.dequeue(this);
+    this.dispose();
+    if (this.onCallerAbort !== undefined) removeAbortListener(this.ctx.signal, this.onCallerAbort);
   }
-}
-
-function fire<T>(run: TimeoutRun<T>): void {
-  run.onDeadline();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Outcome } from './stats.js';
-import { BasePolicy, invoke, type CommonPolicyOptions, type PolicyContext, type PolicyFn, type PolicyKind } from './policy.js';
+import { BasePolicy, handTime, invoke, type CommonPolicyOptions, type PolicyContext, type PolicyFn, type PolicyKind } from './policy.js';
 
 /**
  * Policies run one inside the other, the first outermost: `wrap(fallback, retry, breaker, timeout)`
@@ -25,15 +25,32 @@ export class Pipeline extends BasePolicy {
 
   run<T>(fn: PolicyFn<T>, ctx: PolicyContext): Promise<T> {
     const ps = this.policies;
-    const start = this.now();
-    const step = (i: number, c: PolicyContext): Promise<T> => (i === ps.length ? invoke(fn, c) : ps[i]!.run((next) => step(i + 1, next), c));
-    return step(0, ctx).then(
-      (value) => {
-        const end = this.now();
-        const d = end - start;
-        this.stats.record(Outcome.success, d, end);
-        this.emitSuccess(d);
-        return value;
+    const start = this.startTime();
+    const step = (i: number, c: PolicyContext): Promise<T> => {
+      if (i < ps.length) return ps[i]!.run((next) => step(i + 1, next), c);
+      handTime(undefined); // the user's function never sees it
+      return invoke(fn, c);
+    };
+    let result: Promise<T>;
+    if (this.defaultClock) {
+      handTime(start);
+      try {
+        result = step(0, ctx);
+      } finally {
+        handTime(undefined);
+      }
+    } else result = step(0, ctx);
+    // Watched from the side, as the breaker does: the caller gets the innermost promise, one
+    // promise and one tick fewer than a chained then; this reaction, registered first, still
+    // books the outcome before the caller resumes.
+    result.then(
+      () => {
+        if (this.successListened || this.latencySampled(start)) {
+          const end = this.now();
+          const d = end - start;
+          this.stats.record(Outcome.success, d, end);
+          this.emitSuccess(d);
+        } else this.stats.record(Outcome.success, -1, start);
       },
       (error: unknown) => {
         const end = this.now();
@@ -41,9 +58,9 @@ export class Pipeline extends BasePolicy {
         const cancelled = ctx.signal.aborted;
         this.stats.record(cancelled ? Outcome.cancelled : Outcome.failure, d, end);
         this.emitFailure(d, !cancelled, { error });
-        throw error;
       },
     );
+    return result;
   }
 }
 
