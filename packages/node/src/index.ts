@@ -19,7 +19,7 @@ export { getLabcoat, setLabcoat } from './global.js';
 export { RequestContext, currentContext, runWithContext } from './context.js';
 export { hmacMac } from './mac.js';
 export { extract, inject, outboundHeaders, nodeHeadersGetter, envGetter, type CarrierGetter, type CarrierSetter, type ExtractedContext, type OutboundHeaders } from './propagation.js';
-export { TargetResolver, SERVICE_HEADER } from './targets.js';
+export { TargetResolver, SERVICE_HEADER, ASK_HEADER } from './targets.js';
 export { LiveSpan } from './spans.js';
 export { newStats, totalInjections, type LabcoatStats, type AttackStats } from './stats.js';
 export { AttackClient, ATTACK_BAGGAGE_KEY, encodeMark, decodeMark, type AttackOptions, type AttackState, type ActiveAttack, type AttackMark } from './attacks/index.js';

@@ -49,7 +49,7 @@ export interface LabcoatOptions {
    * `LABCOAT_OTLP_URL` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` when set, else none.
    */
   exporter?: SpanExporter | 'memory' | 'none' | { otlpUrl: string; headers?: Record<string, string> };
-  /** Announce this service's name in a `labcoat-service` response header (default true). */
+  /** Announce this service's name in a `labcoat-service` response header when a request asks with `labcoat-ask` (default true). */
   announce?: boolean;
   /** Environment to read fallbacks from (default `process.env`). */
   env?: Record<string, string | undefined>;

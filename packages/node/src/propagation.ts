@@ -68,6 +68,8 @@ export interface OutboundHeaders {
   traceparent: string;
   tracestate?: string;
   baggage?: string;
+  /** `service` when an HTTP transport asks the callee to announce its name (see `targets.ts`). */
+  'labcoat-ask'?: string;
 }
 
 export function outboundHeaders(traceId: string, spanId: string, flags: number, tracestate: string | undefined, baggage: Baggage): OutboundHeaders {

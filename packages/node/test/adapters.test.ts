@@ -22,6 +22,8 @@ const KEY = 'adapters-test-signing-key-0123456789';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE_ID}-${PARENT_ID}-01`;
+/** What a labcoat caller sends to learn the callee's name: servers announce only when asked. */
+const ASK = { 'labcoat-ask': 'service' };
 
 function newSdk(service = 'api'): Labcoat {
   return new Labcoat({ service, key: KEY, exporter: 'memory', env: {} });
@@ -102,7 +104,7 @@ test('node:http: server span continues the incoming traceparent and context reac
   };
   const base = await listen(t, http.createServer(wrapRequestListener(listener, sdk)));
 
-  const res = await fetch(`${base}/items/abc?x=1`, { method: 'POST', headers: { traceparent: TRACEPARENT }, body: 'x'.repeat(100_000) });
+  const res = await fetch(`${base}/items/abc?x=1`, { method: 'POST', headers: { traceparent: TRACEPARENT, ...ASK }, body: 'x'.repeat(100_000) });
   assert.equal(res.status, 201);
   assert.equal(await res.text(), 'got 100000 bytes');
   assert.equal(res.headers.get('labcoat-service'), 'api');
@@ -205,7 +207,7 @@ test('node:http: a request with no headers at all is served', async (t) => {
     socket.on('error', reject);
   });
   assert.match(raw, /^HTTP\/1\.[01] 200 /);
-  assert.match(raw, /labcoat-service: api/i);
+  assert.doesNotMatch(raw, /labcoat-service/i, 'announces only when asked');
   assert.ok(raw.endsWith('bare'));
   assert.ok(ctx);
   assert.equal(ctx.baggage.size, 0);
@@ -241,7 +243,7 @@ test('node:http: baggage members are readable from the context and forwarded as 
 test('node:http: announce:false sends no labcoat-service header', async (t) => {
   const sdk = trackSdk(t, new Labcoat({ service: 'quiet', exporter: 'memory', announce: false, env: {} }));
   const base = await listen(t, http.createServer(wrapRequestListener((_req, res) => res.end(), sdk)));
-  const res = await fetch(base);
+  const res = await fetch(base, { headers: ASK });
   await res.arrayBuffer();
   assert.equal(res.headers.get('labcoat-service'), null);
 });
@@ -286,7 +288,7 @@ test('express: span route is the matched route template, with the mount path of 
   app.use('/api', router);
   const base = await listen(t, http.createServer(wrapRequestListener(app, sdk)));
 
-  const r1 = await fetch(`${base}/users/u-17?verbose=1`, { headers: { traceparent: TRACEPARENT } });
+  const r1 = await fetch(`${base}/users/u-17?verbose=1`, { headers: { traceparent: TRACEPARENT, ...ASK } });
   assert.deepEqual(await r1.json(), { id: 'u-17' });
   assert.equal(r1.headers.get('labcoat-service'), 'users');
   const s1 = await serverSpan(sdk, (s) => s.traceId === TRACE_ID);
@@ -354,7 +356,7 @@ test('fastify: route template, context in hooks and handler, JSON body', async (
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
-  const r1 = await fetch(`${base}/titles/80100172`, { headers: { traceparent: TRACEPARENT } });
+  const r1 = await fetch(`${base}/titles/80100172`, { headers: { traceparent: TRACEPARENT, ...ASK } });
   assert.deepEqual(await r1.json(), { id: '80100172' });
   assert.equal(r1.headers.get('labcoat-service'), 'catalog');
   const s1 = await serverSpan(sdk, (s) => s.traceId === TRACE_ID);
@@ -404,7 +406,7 @@ test('fastify: inject() (no server involved) also runs in the request context an
     return { id: request.params.id, body: request.body };
   });
   await app.ready();
-  const res = await app.inject({ method: 'POST', url: '/titles/77', headers: { traceparent: TRACEPARENT, 'content-type': 'application/json' }, payload: { a: 1 } });
+  const res = await app.inject({ method: 'POST', url: '/titles/77', headers: { traceparent: TRACEPARENT, 'content-type': 'application/json', ...ASK }, payload: { a: 1 } });
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), { id: '77', body: { a: 1 } });
   assert.equal(res.headers['labcoat-service'], 'titles');
@@ -449,7 +451,7 @@ test('hono: route template, context in the handler, labcoat-service header', asy
   });
   const base = await serveHono(t, app);
 
-  const res = await fetch(`${base}/ratings/42`, { headers: { traceparent: TRACEPARENT, baggage: 'userId=carol' } });
+  const res = await fetch(`${base}/ratings/42`, { headers: { traceparent: TRACEPARENT, baggage: 'userId=carol', ...ASK } });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { id: '42' });
   assert.equal(res.headers.get('labcoat-service'), 'ratings');
@@ -489,7 +491,7 @@ test('hono: an error thrown by a handler gives a 500 and an error span', async (
   });
   const base = await serveHono(t, app);
 
-  const res = await fetch(`${base}/ratings/9`);
+  const res = await fetch(`${base}/ratings/9`, { headers: ASK });
   assert.equal(res.status, 500);
   await res.arrayBuffer();
   assert.equal(res.headers.get('labcoat-service'), 'ratings');
@@ -516,7 +518,7 @@ test('hono: a handler that returns a fetched Response (immutable headers) still 
   app.get('/proxy/:id', () => fetch(`${upstream}/x`));
   const base = await serveHono(t, app);
 
-  const res = await fetch(`${base}/proxy/1`);
+  const res = await fetch(`${base}/proxy/1`, { headers: ASK });
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'from upstream');
   assert.equal(res.headers.get('labcoat-service'), 'gateway');

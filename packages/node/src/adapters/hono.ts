@@ -4,7 +4,7 @@ import { runWithContext } from '../context.js';
 import { getLabcoat } from '../global.js';
 import type { Labcoat } from '../labcoat.js';
 import type { CarrierGetter } from '../propagation.js';
-import { SERVICE_HEADER } from '../targets.js';
+import { ASK_HEADER, SERVICE_HEADER } from '../targets.js';
 
 /** Getter for Fetch API `Headers`. */
 export const fetchHeadersGetter: CarrierGetter<Headers> = { get: (h, key) => h.get(key) };
@@ -41,7 +41,7 @@ export function labcoatHono(options: LabcoatHonoOptions = {}): MiddlewareHandler
         [...routes].reverse().find((r) => !r.path.endsWith('*'))?.path ??
         served.context.route ??
         routeFor(c.req.path, lc.routesFor(lc.service));
-      if (lc.announce) {
+      if (lc.announce && c.req.header(ASK_HEADER) !== undefined) {
         try {
           c.res.headers.set(SERVICE_HEADER, lc.service);
         } catch {

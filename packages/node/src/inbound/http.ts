@@ -3,7 +3,7 @@ import { storage, type RequestContext } from '../context.js';
 import { getLabcoat } from '../global.js';
 import type { Labcoat, ServerRequest } from '../labcoat.js';
 import { nodeHeadersGetter } from '../propagation.js';
-import { SERVICE_HEADER } from '../targets.js';
+import { ASK_HEADER, SERVICE_HEADER } from '../targets.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -76,7 +76,7 @@ function begin(lc: Labcoat, req: IncomingMessage, res: ServerResponse): ServerRe
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const served = lc.startServer(nodeHeadersGetter, req.headers, req.method ?? 'GET', path);
-  if (lc.announce) res.setHeader(SERVICE_HEADER, lc.service);
+  if (lc.announce && req.headers[ASK_HEADER] !== undefined) res.setHeader(SERVICE_HEADER, lc.service);
   let finished = false;
   const finish = (): void => {
     if (finished) return;

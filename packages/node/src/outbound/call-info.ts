@@ -1,6 +1,7 @@
 import type { PointDescriptor } from '@labcoat/core';
 import type { Labcoat } from '../labcoat.js';
 import type { OutboundHeaders } from '../propagation.js';
+import { ASK_HEADER } from '../targets.js';
 
 /** Builds the injection point of an HTTP call from its parts (shared by every HTTP transport). */
 export function httpPoint(sdk: Labcoat, hostname: string, port: string | number, method: string, path: string): PointDescriptor {
@@ -13,7 +14,13 @@ export function httpSpanName(p: PointDescriptor): string {
   return `${p.method} ${p.target} ${p.route}`;
 }
 
-const OWN = new Set(['traceparent', 'tracestate', 'baggage']);
+const OWN = new Set(['traceparent', 'tracestate', 'baggage', ASK_HEADER]);
+
+/** Adds the ask for the callee's name to a call's headers when the resolver has none for it yet. */
+export function askForName(sdk: Labcoat, hostname: string, port: string | number, headers: OutboundHeaders): OutboundHeaders {
+  if (sdk.targets.shouldAsk(hostname, port)) headers[ASK_HEADER] = 'service';
+  return headers;
+}
 type HeaderValue = string | number | readonly string[] | undefined;
 
 /**

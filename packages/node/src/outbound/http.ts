@@ -8,7 +8,7 @@ import type { BodyDamage, FaultAction } from '@labcoat/core';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
 import { SERVICE_HEADER } from '../targets.js';
-import { httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
+import { askForName, httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { cannedResponse, FaultSocket } from './fault-socket.js';
 import { garbage, networkError } from './fault-errors.js';
 import { originalHttp } from './originals.js';
@@ -105,7 +105,7 @@ function wrapRequest(original: RequestFn, secure: boolean, sdk: Labcoat | undefi
     }
     if (!lc || !call || !parsed) return (original as (...a: unknown[]) => ClientRequest).apply(this, args);
 
-    const options: RequestOptions = { ...parsed.options, headers: withTraceHeaders(parsed.options.headers, call.headers) as RequestOptions['headers'] };
+    const options: RequestOptions = { ...parsed.options, headers: withTraceHeaders(parsed.options.headers, askForName(lc, host, port, call.headers)) as RequestOptions['headers'] };
     if (call.action) {
       delete options.agent;
       options.createConnection = faultConnection(call.action, secure, host, port) as RequestOptions['createConnection'];

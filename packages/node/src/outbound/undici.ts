@@ -6,7 +6,7 @@ import { Dispatcher, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
 import { SERVICE_HEADER } from '../targets.js';
-import { httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
+import { askForName, httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { garbage, networkError } from './fault-errors.js';
 
 /**
@@ -26,6 +26,30 @@ interface CoreHandler {
 
 type Dispatch = (opts: Dispatcher.DispatchOptions, handler: CoreHandler) => boolean;
 
+interface Origin {
+  readonly origin: string;
+  readonly hostname: string;
+  readonly port: string;
+}
+
+/** Parsed origins by the string fetch passes (`http://host:port`): parsing a URL per call is ~1 µs. Bounded. */
+const origins = new Map<string, Origin>();
+
+function originOf(o: unknown): Origin {
+  const key = typeof o === 'string' ? o : undefined;
+  if (key !== undefined) {
+    const hit = origins.get(key);
+    if (hit !== undefined) return hit;
+  }
+  const url = typeof o === 'string' ? new URL(o) : (o as URL);
+  const parsed: Origin = { origin: url.origin, hostname: url.hostname, port: url.port || (url.protocol === 'https:' ? '443' : '80') };
+  if (key !== undefined) {
+    if (origins.size >= 1024) origins.clear();
+    origins.set(key, parsed);
+  }
+  return parsed;
+}
+
 /**
  * Propagates context, records a client span and applies the plan's fault around one dispatch.
  * Shared by the interceptor and the global dispatcher.
@@ -36,9 +60,9 @@ function labcoatDispatch(lc: Labcoat | undefined, dispatch: Dispatch, opts: Disp
   let hostname: string;
   let port: string;
   try {
-    const origin = typeof opts.origin === 'string' ? new URL(opts.origin) : (opts.origin as URL);
+    const origin = originOf(opts.origin);
     hostname = origin.hostname;
-    port = origin.port || (origin.protocol === 'https:' ? '443' : '80');
+    port = origin.port;
     const p = httpPoint(lc, hostname, port, opts.method, opts.path);
     call = lc.startCall(p, httpSpanName(p));
     call.span.setAttribute('url.full', `${origin.origin}${opts.path}`);
@@ -47,7 +71,7 @@ function labcoatDispatch(lc: Labcoat | undefined, dispatch: Dispatch, opts: Disp
     return dispatch(opts, handler);
   }
   const target = new FaultingHandler(handler, call, lc, hostname, port);
-  const next = { ...opts, headers: withTraceHeaders(opts.headers, call.headers) as Dispatcher.DispatchOptions['headers'] };
+  const next = { ...opts, headers: withTraceHeaders(opts.headers, askForName(lc, hostname, port, call.headers)) as Dispatcher.DispatchOptions['headers'] };
   if (!call.action) return dispatch(next, target);
   return target.applyFault(call.action, () => dispatch(next, target));
 }
