@@ -43,14 +43,15 @@ export function wrapRequestListener<L extends Listener>(listener: L, sdk?: Labco
  * event than an AsyncResource (whose static `bind` is slow on Node 20).
  */
 function bindEmitters(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
-  // storage.run passes its extra arguments on, so no closure is allocated per event.
+  // storage.run passes its extra arguments on, so no closure is allocated per event; and
+  // `arguments` goes on as it is, where rest parameters would make an array per event.
   const reqEmit = req.emit;
-  req.emit = function (this: IncomingMessage, ...args: Parameters<IncomingMessage['emit']>): boolean {
-    return storage.run(ctx, Reflect.apply, reqEmit, this, args) as boolean;
+  req.emit = function (this: IncomingMessage): boolean {
+    return storage.run(ctx, Reflect.apply, reqEmit, this, arguments) as boolean;
   } as IncomingMessage['emit'];
   const resEmit = res.emit;
-  res.emit = function (this: ServerResponse, ...args: Parameters<ServerResponse['emit']>): boolean {
-    return storage.run(ctx, Reflect.apply, resEmit, this, args) as boolean;
+  res.emit = function (this: ServerResponse): boolean {
+    return storage.run(ctx, Reflect.apply, resEmit, this, arguments) as boolean;
   } as ServerResponse['emit'];
 }
 

@@ -57,13 +57,29 @@ interface Parsed {
   callback: Callback | undefined;
 }
 
+/**
+ * URLs by the string the caller passed: services call the same few URLs over and over, and parsing
+ * one is ~1 µs. Only read (by us and by Node's request), never handed to the application. Bounded.
+ */
+const urls = new Map<string, URL>();
+
+function parsedUrl(text: string): URL {
+  let url = urls.get(text);
+  if (url === undefined) {
+    url = new URL(text);
+    if (urls.size >= 1024) urls.clear();
+    urls.set(text, url);
+  }
+  return url;
+}
+
 function parseArgs(args: unknown[]): Parsed | undefined {
   let url: URL | undefined;
   let options: RequestOptions;
   let callback: Callback | undefined;
   const [a, b, c] = args;
   if (typeof a === 'string' || a instanceof URL) {
-    url = new URL(a);
+    url = typeof a === 'string' ? parsedUrl(a) : a;
     if (typeof b === 'function') {
       options = {};
       callback = b as Callback;
@@ -160,33 +176,35 @@ function faultConnection(action: FaultAction, secure: boolean, host: string, por
  */
 function observe(req: ClientRequest, call: ClientCall, sdk: Labcoat, host: string, port: number, damage: BodyDamage | undefined): void {
   const emit = req.emit;
-  req.emit = function (this: ClientRequest, event: string | symbol, ...args: unknown[]): boolean {
+  // `emit.apply(this, arguments)`, not rest parameters: V8 passes `arguments` on without making an
+  // array, and a request and its response emit a dozen events each.
+  req.emit = function (this: ClientRequest, event: string | symbol): boolean {
     try {
       if (event === 'response') {
-        const res = args[0] as IncomingMessage;
+        const res = arguments[1] as IncomingMessage;
         const announced = res.headers[SERVICE_HEADER];
         if (typeof announced === 'string') sdk.targets.learn(host, port, announced);
         call.response(res.statusCode ?? 0);
         watchResponse(res, call);
         if (damage) damageBody(req, res, damage);
       } else if (event === 'error') {
-        call.fail(args[0]);
+        call.fail(arguments[1]);
       } else if (event === 'close') {
         call.end();
       }
     } catch {
       sdk.stats.internalErrors++;
     }
-    return emit.call(this, event, ...args);
+    return emit.apply(this, arguments as unknown as Parameters<ClientRequest['emit']>);
   } as typeof req.emit;
 }
 
 function watchResponse(res: IncomingMessage, call: ClientCall): void {
   const emit = res.emit;
-  res.emit = function (this: IncomingMessage, event: string | symbol, ...args: unknown[]): boolean {
+  res.emit = function (this: IncomingMessage, event: string | symbol): boolean {
     if (event === 'end') call.end();
-    else if (event === 'error' || event === 'aborted') call.fail(args[0] ?? networkError('ECONNRESET', 'aborted'));
-    return emit.call(this, event, ...args);
+    else if (event === 'error' || event === 'aborted') call.fail(arguments[1] ?? networkError('ECONNRESET', 'aborted'));
+    return emit.apply(this, arguments as unknown as Parameters<IncomingMessage['emit']>);
   } as typeof res.emit;
 }
 
