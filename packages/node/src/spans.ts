@@ -1,10 +1,13 @@
 import type { AttributeValue, Attributes, SpanData, SpanEvent, SpanKind, SpanStatus } from '@labcoat/core';
 import { nowMs } from './clock.js';
 
+/** The status of every span until one is set (shared: statuses are replaced, never modified). */
+const UNSET: SpanStatus = Object.freeze({ code: 'unset' });
+
 /** A span being recorded. `end()` is idempotent; after it the span is immutable and exported. */
 export class LiveSpan {
   readonly attributes: Attributes = {};
-  private status: SpanStatus = { code: 'unset' };
+  private status: SpanStatus = UNSET;
   private events: SpanEvent[] | undefined;
   private ended = false;
   readonly startMs = nowMs();
