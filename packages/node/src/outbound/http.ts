@@ -7,7 +7,8 @@ import tls from 'node:tls';
 import type { BodyDamage, FaultAction } from '@labcoat/core';
 import { getLabcoat } from '../global.js';
 import type { ClientCall, Labcoat } from '../labcoat.js';
-import { SERVICE_HEADER } from '../targets.js';
+import type { OutboundHeaders } from '../propagation.js';
+import { ASK_HEADER, SERVICE_HEADER } from '../targets.js';
 import { askForName, httpPoint, httpSpanName, withTraceHeaders } from './call-info.js';
 import { cannedResponse, FaultSocket } from './fault-socket.js';
 import { garbage, networkError } from './fault-errors.js';
@@ -121,15 +122,53 @@ function wrapRequest(original: RequestFn, secure: boolean, sdk: Labcoat | undefi
     }
     if (!lc || !call || !parsed) return (original as (...a: unknown[]) => ClientRequest).apply(this, args);
 
-    const options: RequestOptions = { ...parsed.options, headers: withTraceHeaders(parsed.options.headers, askForName(lc, host, port, call.headers)) as RequestOptions['headers'] };
-    if (call.action) {
-      delete options.agent;
-      options.createConnection = faultConnection(call.action, secure, host, port) as RequestOptions['createConnection'];
+    const headers = askForName(lc, host, port, call.headers);
+    // Without a fault, and when Node will not write the head in the constructor, the caller's options
+    // go to Node as they are and labcoat's headers are set on the request it makes: merging them
+    // into a copy of the caller's headers made Node set every header of the copy again.
+    const late = !call.action && headersSetLater(parsed.options.headers);
+    let options = parsed.options;
+    if (!late) {
+      options = { ...parsed.options, headers: withTraceHeaders(parsed.options.headers, headers) as RequestOptions['headers'] };
+      if (call.action) {
+        delete options.agent;
+        options.createConnection = faultConnection(call.action, secure, host, port) as RequestOptions['createConnection'];
+      }
     }
     const req = parsed.url ? original(parsed.url, options, parsed.callback) : original(options, parsed.callback);
+    if (late) setTraceHeaders(req, headers, lc);
     observe(req, call, lc, host, port, call.action?.type === 'proceed' ? call.action.body : undefined);
     return req;
   } as RequestFn;
+}
+
+/**
+ * Whether Node's ClientRequest leaves its headers unwritten until the first write: true for no
+ * headers or a headers object without `Expect`; a flat array, or `Expect` (which sends the head at
+ * once to wait for 100-continue), have the head written in the constructor.
+ */
+function headersSetLater(headers: RequestOptions['headers']): boolean {
+  if (headers === undefined || headers === null) return true;
+  if (Array.isArray(headers) || typeof headers !== 'object') return false;
+  for (const name in headers) if (name.length === 6 && name.toLowerCase() === 'expect') return false;
+  return true;
+}
+
+/** Sets labcoat's headers on a request whose head is not written yet, in place of any the caller set. */
+function setTraceHeaders(req: ClientRequest, headers: OutboundHeaders, sdk: Labcoat): void {
+  try {
+    req.setHeader('traceparent', headers.traceparent);
+    if (headers.tracestate !== undefined) req.setHeader('tracestate', headers.tracestate);
+    else if (req.hasHeader('tracestate')) req.removeHeader('tracestate');
+    if (headers.baggage !== undefined) req.setHeader('baggage', headers.baggage);
+    else if (req.hasHeader('baggage')) req.removeHeader('baggage');
+    const ask = headers[ASK_HEADER];
+    if (ask !== undefined) req.setHeader(ASK_HEADER, ask);
+    else if (req.hasHeader(ASK_HEADER)) req.removeHeader(ASK_HEADER);
+  } catch {
+    // The head went out already after all: the call proceeds without labcoat's headers.
+    sdk.stats.internalErrors++;
+  }
 }
 
 /**
